@@ -1,0 +1,56 @@
+//! `ipam-bench`: side-by-side comparison harness. One subcommand per suite.
+//!
+//! ```text
+//! ipam-bench index [--quick] [--json FILE]
+//! ```
+
+mod index_suite;
+
+use anyhow::{bail, Context, Result};
+use ipam_benches::report::Report;
+
+const USAGE: &str = "usage: ipam-bench <suite> [--quick] [--json FILE]
+
+suites:
+  index   the IP index against prefix-trie, roaring and a plain word scan
+
+options:
+  --quick       fewer rounds and lookups: finishes in under a minute
+  --json FILE   also write the metrics as JSON to FILE";
+
+/// Options shared by every suite.
+pub struct Options {
+    /// Fewer rounds and lookups.
+    pub quick: bool,
+}
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let mut suite = None;
+    let mut quick = false;
+    let mut json = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--quick" => quick = true,
+            "--json" => json = Some(args.next().context("--json needs a file name")?),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                return Ok(());
+            }
+            s if s.starts_with('-') => bail!("unknown option {s}\n\n{USAGE}"),
+            s if suite.is_none() => suite = Some(s.to_string()),
+            s => bail!("unexpected argument {s}\n\n{USAGE}"),
+        }
+    }
+    let opts = Options { quick };
+    let report: Report = match suite.as_deref() {
+        Some("index") => index_suite::run(&opts)?,
+        Some(other) => bail!("unknown suite {other}\n\n{USAGE}"),
+        None => bail!("no suite given\n\n{USAGE}"),
+    };
+    if let Some(path) = json {
+        std::fs::write(&path, report.to_json()).with_context(|| format!("writing the report to {path}"))?;
+        println!("wrote {path}");
+    }
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! Integration tests of `ipam-index`: one binary, a module per area.
+
+mod edges;
+mod model;
+mod props;
+mod snapshot;
