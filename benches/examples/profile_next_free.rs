@@ -10,11 +10,17 @@ fn main() {
     let addrs: Vec<u32> = used.iter().map(|&o| base + o).collect();
     space.mark_used_sorted(&addrs).unwrap();
     let mut rng = Rng::new(6);
-    let starts: Vec<u32> = (0..1_000_000).map(|_| base + rng.below(0x1_0000) as u32).collect();
+    let starts: Vec<u32> = (0..1_000_000)
+        .map(|_| base + rng.below(0x1_0000) as u32)
+        .collect();
     let mut acc = 0u32;
     for _ in 0..50 {
         for &s in &starts {
-            let q = FreeQuery { start: Start::At(s), skip_network_broadcast: false, ..FreeQuery::default() };
+            let q = FreeQuery {
+                start: Start::At(s),
+                skip_network_broadcast: false,
+                ..FreeQuery::default()
+            };
             acc ^= space.next_free(id, &q).unwrap().unwrap_or(0);
         }
     }

@@ -99,7 +99,9 @@ pub fn plan_v6(n: usize, seed: u64) -> Vec<(u128, u8)> {
             _ => 64,
         };
         let host = 128 - u32::from(len);
-        let net = base | ((u128::from(rng.next_u64()) << 32 | u128::from(rng.next_u64() >> 32)) & ((1u128 << 96) - 1));
+        let net = base
+            | ((u128::from(rng.next_u64()) << 32 | u128::from(rng.next_u64() >> 32))
+                & ((1u128 << 96) - 1));
         out.push((net >> host << host, len));
     }
     out.sort_unstable();
@@ -115,27 +117,41 @@ pub fn plan_v6(n: usize, seed: u64) -> Vec<(u128, u8)> {
 
 /// Inclusive bounds of an IPv4 prefix.
 pub fn v4_bounds((net, len): (u32, u8)) -> (u32, u32) {
-    let span = if len == 0 { u32::MAX } else { (1u32 << (32 - len)).wrapping_sub(1) };
+    let span = if len == 0 {
+        u32::MAX
+    } else {
+        (1u32 << (32 - len)).wrapping_sub(1)
+    };
     (net, net | span)
 }
 
 /// Inclusive bounds of an IPv6 prefix.
 pub fn v6_bounds((net, len): (u128, u8)) -> (u128, u128) {
-    let span = if len == 0 { u128::MAX } else { (1u128 << (128 - len)) - 1 };
+    let span = if len == 0 {
+        u128::MAX
+    } else {
+        (1u128 << (128 - len)) - 1
+    };
     (net, net | span)
 }
 
 /// `n` random addresses in the unicast part of IPv4.
 pub fn v4_lookups(n: usize, seed: u64) -> Vec<u32> {
     let mut rng = Rng::new(seed);
-    (0..n).map(|_| 0x0100_0000 + rng.below(0xdf00_0000) as u32).collect()
+    (0..n)
+        .map(|_| 0x0100_0000 + rng.below(0xdf00_0000) as u32)
+        .collect()
 }
 
 /// `n` random addresses inside 2001:db8::/32.
 pub fn v6_lookups(n: usize, seed: u64) -> Vec<u128> {
     let mut rng = Rng::new(seed);
     (0..n)
-        .map(|_| (0x2001_0db8u128 << 96) | (u128::from(rng.next_u64()) << 32) | u128::from(rng.next_u64() >> 32))
+        .map(|_| {
+            (0x2001_0db8u128 << 96)
+                | (u128::from(rng.next_u64()) << 32)
+                | u128::from(rng.next_u64() >> 32)
+        })
         .collect()
 }
 

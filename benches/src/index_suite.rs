@@ -11,24 +11,60 @@ use ipam_index::{BlockSize, FreeQuery, Space, Start};
 use prefix_trie::PrefixMap;
 use roaring::RoaringBitmap;
 
-use crate::Options;
+use crate::{Mode, Options};
 
-const PREFIXES: usize = 1_000_000;
+/// Sizes of one run. Metric names say "1m" for the full sizes; smoke runs are tiny.
+struct Scale {
+    prefixes: usize,
+    lookups: usize,
+    rounds: usize,
+    queries: usize,
+    children: usize,
+    marks: usize,
+}
 
 pub fn run(opts: &Options) -> Result<Report> {
     let mut r = Report::new("index");
-    let rounds = if opts.quick { 3 } else { 7 };
-    let lookups = if opts.quick { 2_000_000 } else { 10_000_000 };
-    lpm_v4(&mut r, rounds, lookups)?;
-    lpm_v6(&mut r, rounds, lookups)?;
-    next_free(&mut r, rounds)?;
-    next_block(&mut r, rounds)?;
-    bulk_and_snapshot(&mut r, rounds)?;
+    let s = match opts.mode {
+        Mode::Full => Scale {
+            prefixes: 1_000_000,
+            lookups: 10_000_000,
+            rounds: 7,
+            queries: 1_000_000,
+            children: 100_000,
+            marks: 1_000_000,
+        },
+        Mode::Quick => Scale {
+            prefixes: 1_000_000,
+            lookups: 2_000_000,
+            rounds: 3,
+            queries: 1_000_000,
+            children: 100_000,
+            marks: 1_000_000,
+        },
+        Mode::Smoke => Scale {
+            prefixes: 20_000,
+            lookups: 50_000,
+            rounds: 1,
+            queries: 10_000,
+            children: 2_000,
+            marks: 20_000,
+        },
+    };
+    // Metric names carry the full-scale sizes ("1m"); this records the sizes actually used.
+    r.add("data_prefixes", s.prefixes as f64, "count");
+    r.add("data_marked_addresses", s.marks as f64, "count");
+    lpm_v4(&mut r, &s)?;
+    lpm_v6(&mut r, &s)?;
+    next_free(&mut r, &s)?;
+    next_block(&mut r, &s)?;
+    bulk_and_snapshot(&mut r, &s)?;
     Ok(r)
 }
 
-fn lpm_v4(r: &mut Report, rounds: usize, lookups: usize) -> Result<()> {
-    let prefixes = data::bgp_v4(PREFIXES, 1);
+fn lpm_v4(r: &mut Report, sc: &Scale) -> Result<()> {
+    let (rounds, lookups) = (sc.rounds, sc.lookups);
+    let prefixes = data::bgp_v4(sc.prefixes, 1);
     let bounds: Vec<(u32, u32)> = prefixes.iter().map(|&p| data::v4_bounds(p)).collect();
     let addrs = data::v4_lookups(lookups, 2);
 
@@ -40,7 +76,11 @@ fn lpm_v4(r: &mut Report, rounds: usize, lookups: usize) -> Result<()> {
     r.add("build_v4_1m_ranges_ms", t.as_secs_f64() * 1e3, "ms");
     let (space, _) = Space::from_ranges(&bounds)?;
     space.prepare_lookups();
-    r.add("bytes_per_range_v4", space.heap_bytes() as f64 / space.len() as f64, "bytes");
+    r.add(
+        "bytes_per_range_v4",
+        space.heap_bytes() as f64 / space.len() as f64,
+        "bytes",
+    );
 
     let t_trie = median_time(rounds.min(3), || {
         let mut pm = PrefixMap::<(u32, u8), u32>::new();
@@ -49,8 +89,16 @@ fn lpm_v4(r: &mut Report, rounds: usize, lookups: usize) -> Result<()> {
         }
         black_box(pm);
     });
-    r.add("build_v4_1m_prefix_trie_ms", t_trie.as_secs_f64() * 1e3, "ms");
-    r.ratio("build_v4_1m", "prefix_trie", t_trie.as_secs_f64() / t.as_secs_f64());
+    r.add(
+        "build_v4_1m_prefix_trie_ms",
+        t_trie.as_secs_f64() * 1e3,
+        "ms",
+    );
+    r.ratio(
+        "build_v4_1m",
+        "prefix_trie",
+        t_trie.as_secs_f64() / t.as_secs_f64(),
+    );
     let mut pm = PrefixMap::<(u32, u8), u32>::new();
     for (i, &(net, len)) in prefixes.iter().enumerate() {
         pm.insert((net, len), i as u32);
@@ -58,9 +106,15 @@ fn lpm_v4(r: &mut Report, rounds: usize, lookups: usize) -> Result<()> {
 
     // Both must give the same answers before their speed means anything.
     for &a in addrs.iter().take(200_000) {
-        let ours = space.deepest(a).and_then(|id| space.get(id)).map(|i| i.prefix_len.unwrap_or(255));
+        let ours = space
+            .deepest(a)
+            .and_then(|id| space.get(id))
+            .map(|i| i.prefix_len.unwrap_or(255));
         let theirs = pm.get_lpm(&(a, 32)).map(|(p, _)| p.1);
-        ensure!(ours == theirs, "lookup of {a:#x} disagrees: ipam {ours:?}, prefix-trie {theirs:?}");
+        ensure!(
+            ours == theirs,
+            "lookup of {a:#x} disagrees: ipam {ours:?}, prefix-trie {theirs:?}"
+        );
     }
 
     let ns_ours = median_ns_per_op(rounds, addrs.len(), || {
@@ -83,8 +137,9 @@ fn lpm_v4(r: &mut Report, rounds: usize, lookups: usize) -> Result<()> {
     Ok(())
 }
 
-fn lpm_v6(r: &mut Report, rounds: usize, lookups: usize) -> Result<()> {
-    let prefixes = data::plan_v6(PREFIXES, 3);
+fn lpm_v6(r: &mut Report, sc: &Scale) -> Result<()> {
+    let (rounds, lookups) = (sc.rounds, sc.lookups);
+    let prefixes = data::plan_v6(sc.prefixes, 3);
     let bounds: Vec<(u128, u128)> = prefixes.iter().map(|&p| data::v6_bounds(p)).collect();
     let addrs = data::v6_lookups(lookups, 4);
     let t = median_time(rounds.min(3), || {
@@ -95,15 +150,25 @@ fn lpm_v6(r: &mut Report, rounds: usize, lookups: usize) -> Result<()> {
     r.add("build_v6_1m_ranges_ms", t.as_secs_f64() * 1e3, "ms");
     let (space, _) = Space::from_ranges(&bounds)?;
     space.prepare_lookups();
-    r.add("bytes_per_range_v6", space.heap_bytes() as f64 / space.len() as f64, "bytes");
+    r.add(
+        "bytes_per_range_v6",
+        space.heap_bytes() as f64 / space.len() as f64,
+        "bytes",
+    );
     let mut pm = PrefixMap::<(u128, u8), u32>::new();
     for (i, &(net, len)) in prefixes.iter().enumerate() {
         pm.insert((net, len), i as u32);
     }
     for &a in addrs.iter().take(200_000) {
-        let ours = space.deepest(a).and_then(|id| space.get(id)).map(|i| i.prefix_len.unwrap_or(255));
+        let ours = space
+            .deepest(a)
+            .and_then(|id| space.get(id))
+            .map(|i| i.prefix_len.unwrap_or(255));
         let theirs = pm.get_lpm(&(a, 128)).map(|(p, _)| p.1);
-        ensure!(ours == theirs, "v6 lookup of {a:#x} disagrees: ipam {ours:?}, prefix-trie {theirs:?}");
+        ensure!(
+            ours == theirs,
+            "v6 lookup of {a:#x} disagrees: ipam {ours:?}, prefix-trie {theirs:?}"
+        );
     }
     let ns_ours = median_ns_per_op(rounds, addrs.len(), || {
         let mut acc = 0u64;
@@ -146,9 +211,9 @@ fn words_next_free(words: &[u64], s: u32) -> Option<u32> {
     }
 }
 
-fn next_free(r: &mut Report, rounds: usize) -> Result<()> {
+fn next_free(r: &mut Report, sc: &Scale) -> Result<()> {
+    let (rounds, queries) = (sc.rounds, sc.queries);
     let base = 0x0a10_0000u32;
-    let queries = 1_000_000;
     for (label, contiguous) in [("random", false), ("contiguous", true)] {
         let used = data::occupancy_16(0.6, contiguous, 5);
         let mut space = Space::<u32>::new();
@@ -169,8 +234,14 @@ fn next_free(r: &mut Report, rounds: usize) -> Result<()> {
         };
         for &s in starts.iter().take(20_000) {
             let ours = space.next_free(id, &q(s))?.map(|a| a - base);
-            ensure!(ours == roaring_next_free(&bm, s, 0xffff), "next free from {s} disagrees with roaring");
-            ensure!(ours == words_next_free(&words, s), "next free from {s} disagrees with the word scan");
+            ensure!(
+                ours == roaring_next_free(&bm, s, 0xffff),
+                "next free from {s} disagrees with roaring"
+            );
+            ensure!(
+                ours == words_next_free(&words, s),
+                "next free from {s} disagrees with the word scan"
+            );
         }
         let ours = median_ns_per_op(rounds, queries, || {
             let mut acc = 0u32;
@@ -193,16 +264,35 @@ fn next_free(r: &mut Report, rounds: usize) -> Result<()> {
             }
             black_box(acc);
         });
+        let default_q = median_ns_per_op(rounds, queries, || {
+            let mut acc = 0u32;
+            for &s in &starts {
+                let q = FreeQuery {
+                    start: Start::At(base + s),
+                    ..FreeQuery::default()
+                };
+                acc ^= space.next_free(id, &q).unwrap().unwrap_or(0);
+            }
+            black_box(acc);
+        });
         let first = median_ns_per_op(rounds, queries, || {
             let mut acc = 0u32;
             for _ in 0..queries {
-                acc ^= space.next_free(id, &FreeQuery::default()).unwrap().unwrap_or(0);
+                acc ^= space
+                    .next_free(id, &FreeQuery::default())
+                    .unwrap()
+                    .unwrap_or(0);
             }
             black_box(acc);
         });
         let name = format!("next_free_16_{label}60");
         r.add(&format!("{name}_ns"), ours, "ns");
         r.add(&format!("{name}_from_first_ns"), first, "ns");
+        r.add(
+            &format!("{name}_skip_network_broadcast_ns"),
+            default_q,
+            "ns",
+        );
         r.add(&format!("{name}_roaring_ns"), roar, "ns");
         r.add(&format!("{name}_word_scan_ns"), scan, "ns");
         r.ratio(&name, "roaring", roar / ours);
@@ -211,16 +301,19 @@ fn next_free(r: &mut Report, rounds: usize) -> Result<()> {
     Ok(())
 }
 
-fn next_block(r: &mut Report, rounds: usize) -> Result<()> {
+fn next_block(r: &mut Report, sc: &Scale) -> Result<()> {
+    let rounds = sc.rounds;
     let net = 0x0a00_0000u32;
-    let kids = data::fragmented_children(net, 100_000, 7);
+    let kids = data::fragmented_children(net, sc.children, 7);
     let mut ranges = vec![(net, net | 0x00ff_ffff)];
     ranges.extend(&kids);
     let (space, ids) = Space::from_ranges(&ranges)?;
     let id = ids[0];
-    let queries = 100_000;
+    let queries = sc.queries / 10;
     let mut rng = Rng::new(8);
-    let starts: Vec<u32> = (0..queries).map(|_| net + rng.below(1 << 24) as u32 & !0xff).collect();
+    let starts: Vec<u32> = (0..queries)
+        .map(|_| (net + rng.below(1 << 24) as u32) & !0xff)
+        .collect();
     let found = space.next_free_blocks(id, BlockSize::Prefix(24), None, 1)?;
     ensure!(!found.is_empty(), "the fragmented /8 has no free /24");
     let ns = median_ns_per_op(rounds, queries, || {
@@ -246,18 +339,49 @@ fn next_block(r: &mut Report, rounds: usize) -> Result<()> {
         }
         black_box(acc);
     });
-    r.add("next_free_block_200_addrs_in_fragmented_8_ns", size_ns, "ns");
+    r.add(
+        "next_free_block_200_addrs_in_fragmented_8_ns",
+        size_ns,
+        "ns",
+    );
     Ok(())
 }
 
-fn bulk_and_snapshot(r: &mut Report, rounds: usize) -> Result<()> {
-    let prefixes = data::bgp_v4(PREFIXES, 1);
+fn bulk_and_snapshot(r: &mut Report, sc: &Scale) -> Result<()> {
+    let rounds = sc.rounds;
+    let prefixes = data::bgp_v4(sc.prefixes, 1);
     let bounds: Vec<(u32, u32)> = prefixes.iter().map(|&p| data::v4_bounds(p)).collect();
     let (space, _) = Space::from_ranges(&bounds)?;
     space.prepare_lookups();
-    // One million addresses inside the table's prefixes, sorted.
-    let mut rng = Rng::new(9);
-    let mut addrs: Vec<u32> = (0..1_000_000)
+
+    // (a) A bulk import into one large range: ~95% of a /12 (1M addresses at full scale).
+    let mut rng = Rng::new(10);
+    let net = 0x0a00_0000u32;
+    let span = (sc.marks as u32 + sc.marks as u32 / 20).next_power_of_two();
+    let dense: Vec<u32> = (0..span)
+        .filter(|_| rng.chance(0.95))
+        .map(|o| net + o)
+        .take(sc.marks)
+        .collect();
+    let mut timed = Vec::new();
+    for _ in 0..rounds.min(5) {
+        let mut s = Space::<u32>::new();
+        s.insert(net, net + span - 1)?;
+        let t = Instant::now();
+        let n = s.mark_used_sorted(&dense)?;
+        timed.push(t.elapsed());
+        ensure!(n == dense.len() as u64, "bulk marking lost addresses");
+    }
+    timed.sort_unstable();
+    r.add(
+        "mark_1m_used_bulk_one_range_ms",
+        timed[timed.len() / 2].as_secs_f64() * 1e3,
+        "ms",
+    );
+
+    // (b) The same number of addresses scattered over the whole table: nearly every address
+    // lands in a different range, so each needs its own used set.
+    let mut addrs: Vec<u32> = (0..sc.marks)
         .map(|_| {
             let (f, t) = bounds[rng.below(bounds.len() as u64) as usize];
             f + rng.below(u64::from(t - f) + 1) as u32
@@ -275,19 +399,38 @@ fn bulk_and_snapshot(r: &mut Report, rounds: usize) -> Result<()> {
         ensure!(n == addrs.len() as u64, "bulk marking lost addresses");
     }
     timed.sort_unstable();
-    r.add("mark_1m_used_bulk_ms", timed[timed.len() / 2].as_secs_f64() * 1e3 * 1e6 / addrs.len() as f64, "ms");
-    let mut s = space.clone();
-    s.mark_used_sorted(&addrs)?;
-    let bytes = s.to_snapshot();
-    r.add("snapshot_1m_ranges_1m_used_bytes", bytes.len() as f64, "bytes");
-    let t = median_time(rounds.min(5), || {
-        black_box(Space::<u32>::from_snapshot(&bytes).unwrap());
-    });
-    r.add("snapshot_load_1m_ranges_1m_used_ms", t.as_secs_f64() * 1e3, "ms");
+    r.add(
+        "mark_1m_used_bulk_scattered_over_1m_ranges_ms",
+        timed[timed.len() / 2].as_secs_f64() * 1e3,
+        "ms",
+    );
+
     let plain = space.to_snapshot();
+    r.add("snapshot_1m_ranges_bytes", plain.len() as f64, "bytes");
     let t = median_time(rounds.min(5), || {
         black_box(Space::<u32>::from_snapshot(&plain).unwrap());
     });
     r.add("snapshot_load_1m_ranges_ms", t.as_secs_f64() * 1e3, "ms");
+    let mut s = space.clone();
+    s.mark_used_sorted(&addrs)?;
+    let bytes = s.to_snapshot();
+    r.add(
+        "snapshot_1m_ranges_1m_used_bytes",
+        bytes.len() as f64,
+        "bytes",
+    );
+    let t = median_time(rounds.min(5), || {
+        black_box(Space::<u32>::from_snapshot(&bytes).unwrap());
+    });
+    r.add(
+        "snapshot_load_1m_ranges_1m_used_ms",
+        t.as_secs_f64() * 1e3,
+        "ms",
+    );
+    let back = Space::<u32>::from_snapshot(&bytes)?;
+    ensure!(
+        back.count_used(0, u32::MAX)? == addrs.len() as u64,
+        "the snapshot lost used addresses"
+    );
     Ok(())
 }

@@ -87,7 +87,11 @@ impl Report {
     /// Records `metric / baseline` as `<metric>_ratio_vs_<baseline_name>` (how many times better
     /// when larger is better: pass throughputs; for latencies pass `baseline / metric`).
     pub fn ratio(&mut self, metric: &str, baseline_name: &str, ratio: f64) {
-        self.add(&format!("{metric}_ratio_vs_{baseline_name}"), ratio, "ratio");
+        self.add(
+            &format!("{metric}_ratio_vs_{baseline_name}"),
+            ratio,
+            "ratio",
+        );
     }
 
     /// The metrics recorded so far.
@@ -98,13 +102,27 @@ impl Report {
     /// The report as JSON.
     pub fn to_json(&self) -> String {
         let mut s = String::new();
-        let _ = write!(s, "{{\"suite\": \"{}\", \"machine\": {{", escape(&self.suite));
+        let _ = write!(
+            s,
+            "{{\"suite\": \"{}\", \"machine\": {{",
+            escape(&self.suite)
+        );
         for (i, (k, v)) in machine().iter().enumerate() {
-            let _ = write!(s, "{}\"{}\": \"{}\"", if i > 0 { ", " } else { "" }, k, escape(v));
+            let _ = write!(
+                s,
+                "{}\"{}\": \"{}\"",
+                if i > 0 { ", " } else { "" },
+                k,
+                escape(v)
+            );
         }
         s.push_str("}, \"metrics\": [");
         for (i, m) in self.metrics.iter().enumerate() {
-            let value = if m.value.is_finite() { format!("{}", m.value) } else { "null".into() };
+            let value = if m.value.is_finite() {
+                format!("{}", m.value)
+            } else {
+                "null".into()
+            };
             let _ = write!(
                 s,
                 "{}\n  {{\"name\": \"{}\", \"value\": {}, \"unit\": \"{}\"}}",

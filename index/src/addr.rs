@@ -158,7 +158,9 @@ impl Span {
 impl fmt::Display for Span {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let (from, to, bits) = match (self.from, self.to) {
-            (IpAddr::V4(a), IpAddr::V4(b)) => (u128::from(u32::from(a)), u128::from(u32::from(b)), 32),
+            (IpAddr::V4(a), IpAddr::V4(b)) => {
+                (u128::from(u32::from(a)), u128::from(u32::from(b)), 32)
+            }
             (IpAddr::V6(a), IpAddr::V6(b)) => (u128::from(a), u128::from(b), 128),
             _ => return write!(f, "{}-{}", self.from, self.to),
         };
@@ -256,7 +258,10 @@ mod tests {
         assert_eq!(prefix_len_of(512, 1023, 32), Some(23));
         assert_eq!(prefix_len_of(128, 383, 32), None);
         assert_eq!(prefix_len_of(1, 2, 32), None);
-        assert_eq!(prefix_bounds(0x0a01_0203, 24, 32), (0x0a01_0200, 0x0a01_02ff));
+        assert_eq!(
+            prefix_bounds(0x0a01_0203, 24, 32),
+            (0x0a01_0200, 0x0a01_02ff)
+        );
         assert_eq!(prefix_bounds(7, 0, 128), (0, u128::MAX));
     }
 
@@ -267,7 +272,10 @@ mod tests {
         assert_eq!(all.get(), None);
         assert_eq!(all.to_string(), "340282366920938463463374607431768211456");
         assert_eq!(all.saturating_sub(AddrCount::new(1)).get(), Some(u128::MAX));
-        assert_eq!(AddrCount::new(u128::MAX).saturating_add(AddrCount::new(1)), all);
+        assert_eq!(
+            AddrCount::new(u128::MAX).saturating_add(AddrCount::new(1)),
+            all
+        );
         assert_eq!(AddrCount::from_span(u64::MAX as u128).get(), Some(1 << 64));
     }
 

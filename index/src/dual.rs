@@ -74,14 +74,8 @@ impl AddressSpace {
     /// Inserts `from..=to`; both ends must be of one family.
     pub fn insert(&mut self, from: IpAddr, to: IpAddr) -> Result<AnyRangeId, IndexError> {
         match same_family(from, to)? {
-            Family::V4 => self
-                .v4
-                .insert(conv(from), conv(to))
-                .map(AnyRangeId::V4),
-            Family::V6 => self
-                .v6
-                .insert(conv(from), conv(to))
-                .map(AnyRangeId::V6),
+            Family::V4 => self.v4.insert(conv(from), conv(to)).map(AnyRangeId::V4),
+            Family::V6 => self.v6.insert(conv(from), conv(to)).map(AnyRangeId::V6),
         }
     }
 
@@ -96,10 +90,7 @@ impl AddressSpace {
             IpAddr::V6(a) => prefix_bounds(u128::from(a), len, 128),
         };
         match family {
-            Family::V4 => self
-                .v4
-                .insert(f as u32, t as u32)
-                .map(AnyRangeId::V4),
+            Family::V4 => self.v4.insert(f as u32, t as u32).map(AnyRangeId::V4),
             Family::V6 => self.v6.insert(f, t).map(AnyRangeId::V6),
         }
     }

@@ -112,12 +112,17 @@ impl<A: Addr> Space<A> {
         let node = self.live(id)?;
         let (f, t) = self.bounds(node);
         let start = self.start_of(node, q.start)?;
+        if q.exclude.is_empty() && self.kids_of(node).is_empty() {
+            return Ok(self.leaf_free(node, start, q).map(A::from_u128));
+        }
         let ex = Exclusions::new(q.exclude)?;
         if let Some(x) = self.first_free(node, start, t, q, &ex, node) {
             return Ok(Some(A::from_u128(x)));
         }
         if matches!(q.start, Start::Random(_)) && start > f {
-            return Ok(self.first_free(node, f, start - 1, q, &ex, node).map(A::from_u128));
+            return Ok(self
+                .first_free(node, f, start - 1, q, &ex, node)
+                .map(A::from_u128));
         }
         Ok(None)
     }
@@ -151,6 +156,33 @@ impl<A: Addr> Space<A> {
             }
         }
         Ok(out)
+    }
+
+    /// [`Space::next_free`] for a range without children and no exclusions (the common case of
+    /// allocating in a subnet): one bitset search between its network and broadcast addresses.
+    #[inline]
+    fn leaf_free(&self, n: u32, start: u128, q: &FreeQuery<'_, A>) -> Option<u128> {
+        let (f, t) = self.bounds(n);
+        let nb = q.skip_network_broadcast
+            && A::BITS == 32
+            && prefix_len_of(f, t, 32).is_some_and(|len| len <= 30);
+        let (lo, hi) = if nb { (f + 1, t - 1) } else { (f, t) };
+        let find = |a: u128, b: u128| -> Option<u128> {
+            if a > b {
+                return None;
+            }
+            match self.own_set(n) {
+                Some(set) => set.next_free(a, b),
+                None => Some(a),
+            }
+        };
+        find(start.max(lo), hi).or_else(|| {
+            if matches!(q.start, Start::Random(_)) && start > lo {
+                find(lo, start - 1)
+            } else {
+                None
+            }
+        })
     }
 
     fn start_of(&self, n: u32, start: Start<A>) -> Result<u128, IndexError> {

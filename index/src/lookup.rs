@@ -76,10 +76,15 @@ impl<A: Addr> Lpm<A> {
         let len = starts.len();
         let base = starts.get(1).map_or(0, |s| s.to_u128());
         let span = starts[len - 1].to_u128() - base;
-        let want = len.next_power_of_two().trailing_zeros();
+        // About one bucket per two intervals: most buckets still hold one interval or two.
+        let want = len.next_power_of_two().trailing_zeros().saturating_sub(1);
         let shift = (128 - span.leading_zeros()).saturating_sub(want);
         let buckets = (span >> shift) as usize + 1;
-        let width_minus_one = if shift >= 128 { u128::MAX } else { (1u128 << shift) - 1 };
+        let width_minus_one = if shift >= 128 {
+            u128::MAX
+        } else {
+            (1u128 << shift) - 1
+        };
         let mut dir = Vec::with_capacity(buckets);
         let mut i = 0usize;
         for b in 0..buckets {
@@ -108,7 +113,11 @@ impl<A: Addr> Lpm<A> {
             return self.owners[0];
         }
         let b = (x - self.base) >> self.shift;
-        let Some(&e) = self.dir.get(b as usize).filter(|_| b < self.dir.len() as u128) else {
+        let Some(&e) = self
+            .dir
+            .get(b as usize)
+            .filter(|_| b < self.dir.len() as u128)
+        else {
             return self.owners[self.owners.len() - 1];
         };
         if e & DIRECT != 0 {

@@ -241,6 +241,12 @@ impl<A: Addr> Space<A> {
             }
             space.aux_mut(node).set = Some(set);
         }
+        if img.sets.is_empty() {
+            // No used addresses: no counts to derive. validate() below still checks the shape
+            // (including cycles and unreachable ranges) of a corrupt image.
+            space.validate().map_err(SnapshotError::Inconsistent)?;
+            return Ok(space);
+        }
         // Subtree counts, children before parents: reverse pre-order. The walk also guards
         // against cycles in a corrupt image.
         let mut order = Vec::with_capacity(n);
@@ -291,4 +297,3 @@ impl<A: Addr> Space<A> {
         Self::from_archived(img)
     }
 }
-

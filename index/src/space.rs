@@ -214,6 +214,8 @@ impl<A: Addr> Space<A> {
         for list in &mut space.kids {
             list.shrink_to_fit();
         }
+        space.kids.shrink_to_fit();
+        space.nodes.shrink_to_fit();
         Ok((space, ids))
     }
 
@@ -659,7 +661,8 @@ impl<A: Addr> Space<A> {
                 .filter_map(|a| a.set.as_ref())
                 .map(UsedSet::heap_bytes)
                 .sum::<usize>();
-        let free = (self.free_nodes.capacity() + self.free_kids.capacity() + self.free_aux.capacity()) * 4;
+        let free =
+            (self.free_nodes.capacity() + self.free_kids.capacity() + self.free_aux.capacity()) * 4;
         nodes + kids + aux + free + self.lpm.get().map_or(0, Lpm::heap_bytes)
     }
 }

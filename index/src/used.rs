@@ -22,7 +22,8 @@ pub struct Utilization {
 impl Utilization {
     /// Addresses not used: `size - used`.
     pub fn free(&self) -> AddrCount {
-        self.size.saturating_sub(AddrCount::new(u128::from(self.used)))
+        self.size
+            .saturating_sub(AddrCount::new(u128::from(self.used)))
     }
 
     /// `used` as a percentage of `size` (0 to 100).
@@ -176,7 +177,13 @@ impl<A: Addr> Space<A> {
         }
         let mut out = Vec::new();
         if limit > 0 {
-            self.collect_used(crate::space::ROOT, from.to_u128(), to.to_u128(), &mut out, limit);
+            self.collect_used(
+                crate::space::ROOT,
+                from.to_u128(),
+                to.to_u128(),
+                &mut out,
+                limit,
+            );
         }
         Ok(out)
     }

@@ -59,7 +59,8 @@ impl<A: Addr> Space<A> {
             }
             let own = match self.own_set(n) {
                 Some(s) => {
-                    s.check(nf, nt).map_err(|what| Invariant { node: n, what })?;
+                    s.check(nf, nt)
+                        .map_err(|what| Invariant { node: n, what })?;
                     s.len()
                 }
                 None => 0,

@@ -217,22 +217,42 @@ impl DenseBits {
         if i >= self.nbits {
             return None;
         }
-        self.next_zero_at(0, i as usize).map(|b| b as u64)
+        let words = &self.levels[0];
+        let w = (i / 64) as usize;
+        let word = words[w] | low_mask(i % 64);
+        if word != u64::MAX {
+            return Some(w as u64 * 64 + u64::from((!word).trailing_zeros()));
+        }
+        self.next_zero_after_word(w + 1)
     }
 
-    fn next_zero_at(&self, level: usize, i: usize) -> Option<usize> {
-        let words = &self.levels[level];
-        let w = i / 64;
-        let word = *words.get(w)? | low_mask((i % 64) as u64);
-        if word != u64::MAX {
-            return Some(w * 64 + (!word).trailing_zeros() as usize);
-        }
-        let next = if level + 1 < self.levels.len() {
-            self.next_zero_at(level + 1, w + 1)?
-        } else {
-            (w + 1..words.len()).find(|&j| words[j] != u64::MAX)?
+    /// First clear bit in level-0 words from `pos` on: climb the summaries while they are full,
+    /// then descend along first zero bits.
+    fn next_zero_after_word(&self, mut pos: usize) -> Option<u64> {
+        let mut lvl = 1;
+        // Invariant: look for the first zero bit >= pos of `levels[lvl]`, whose bit b stands
+        // for word b of `levels[lvl - 1]`.
+        let (mut level, mut j) = loop {
+            let Some(summary) = self.levels.get(lvl) else {
+                let below = &self.levels[lvl - 1];
+                let j = (pos..below.len()).find(|&j| below[j] != u64::MAX)?;
+                break (lvl - 1, j);
+            };
+            let sw = pos / 64;
+            let word = *summary.get(sw)? | low_mask((pos % 64) as u64);
+            if word != u64::MAX {
+                break (lvl - 1, sw * 64 + (!word).trailing_zeros() as usize);
+            }
+            pos = sw + 1;
+            lvl += 1;
         };
-        Some(next * 64 + (!words[next]).trailing_zeros() as usize)
+        // Word j of `levels[level]` has a zero bit: follow first zeros down to level 0.
+        while level > 0 {
+            j = j * 64 + (!self.levels[level][j]).trailing_zeros() as usize;
+            level -= 1;
+        }
+        let b = j as u64 * 64 + u64::from((!self.levels[0][j]).trailing_zeros());
+        (b < self.nbits).then_some(b)
     }
 
     /// First set bit at or after `i` that is below `nbits`, if any.
@@ -254,7 +274,10 @@ impl DenseBits {
             return Err("dense bitset summary levels disagree with the bits");
         }
         let pad = self.levels[0].len() as u64 * 64 - self.nbits;
-        let ones: u64 = self.levels[0].iter().map(|w| u64::from(w.count_ones())).sum();
+        let ones: u64 = self.levels[0]
+            .iter()
+            .map(|w| u64::from(w.count_ones()))
+            .sum();
         if ones < pad || ones - pad != self.ones {
             return Err("dense bitset count disagrees with the bits");
         }

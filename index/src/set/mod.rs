@@ -210,7 +210,9 @@ impl UsedSet {
                 was
             }
             UsedSet::Dense { base, bits } => {
-                a >= *base && a - *base < u128::from(bits.nbits()) && bits.remove((a - *base) as u64)
+                a >= *base
+                    && a - *base < u128::from(bits.nbits())
+                    && bits.remove((a - *base) as u64)
             }
             UsedSet::Sparse { len, chunks, .. } => {
                 let (h, l) = split(a);
@@ -248,32 +250,7 @@ impl UsedSet {
                 let x = base + u128::from(z);
                 (x <= hi).then_some(x)
             }
-            UsedSet::Sparse { chunks, .. } => {
-                let mut a = a;
-                loop {
-                    let (h, l) = split(a);
-                    let Some(bm) = chunks.get(&h) else {
-                        return Some(a);
-                    };
-                    match bm.range(l..).next_range() {
-                        Some(run) if *run.start() == l => {
-                            if *run.end() == u32::MAX {
-                                if h == u128::MAX >> 32 {
-                                    return None;
-                                }
-                                a = join(h + 1, 0);
-                                if a > hi {
-                                    return None;
-                                }
-                            } else {
-                                let x = join(h, run.end() + 1);
-                                return (x <= hi).then_some(x);
-                            }
-                        }
-                        _ => return Some(a),
-                    }
-                }
-            }
+            UsedSet::Sparse { chunks, .. } => sparse_next_free(chunks, a, hi),
         }
     }
 
@@ -449,10 +426,39 @@ impl UsedSet {
         match self {
             UsedSet::Small { .. } => 0,
             UsedSet::Dense { bits, .. } => bits.heap_bytes(),
-            UsedSet::Sparse { chunks, .. } => chunks
-                .values()
-                .map(|bm| bm.serialized_size() + 48)
-                .sum(),
+            UsedSet::Sparse { chunks, .. } => {
+                chunks.values().map(|bm| bm.serialized_size() + 48).sum()
+            }
+        }
+    }
+}
+
+/// Next free address of a sparse set: the first gap in its runs at or after `a`. Kept out of
+/// line so the bitset fast path stays small.
+#[inline(never)]
+fn sparse_next_free(chunks: &BTreeMap<u128, RoaringBitmap>, a: u128, hi: u128) -> Option<u128> {
+    let mut a = a;
+    loop {
+        let (h, l) = split(a);
+        let Some(bm) = chunks.get(&h) else {
+            return Some(a);
+        };
+        match bm.range(l..).next_range() {
+            Some(run) if *run.start() == l => {
+                if *run.end() == u32::MAX {
+                    if h == u128::MAX >> 32 {
+                        return None;
+                    }
+                    a = join(h + 1, 0);
+                    if a > hi {
+                        return None;
+                    }
+                } else {
+                    let x = join(h, run.end() + 1);
+                    return (x <= hi).then_some(x);
+                }
+            }
+            _ => return Some(a),
         }
     }
 }
@@ -482,7 +488,10 @@ mod tests {
                 let expect_len = (span / 3 + 1) as u64;
                 assert_eq!(s.len(), expect_len);
                 assert_eq!(s.count(0, u128::MAX), expect_len);
-                assert_eq!(s.next_used(from + 1, from + span), (span >= 3).then_some(from + 3));
+                assert_eq!(
+                    s.next_used(from + 1, from + span),
+                    (span >= 3).then_some(from + 3)
+                );
                 let free = s.next_free(from, from + span);
                 assert_eq!(free, (span >= 1).then_some(from + 1), "span {span}");
                 assert!(s.contains(from) && !s.contains(from + span + 1));

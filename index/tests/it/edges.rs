@@ -15,7 +15,6 @@ fn v4(s: &str) -> u32 {
     u32::from(s.parse::<std::net::Ipv4Addr>().unwrap())
 }
 
-
 #[test]
 fn whole_v4_space_as_a_container() {
     let mut s = Space::<u32>::new();
@@ -43,11 +42,28 @@ fn whole_v4_space_as_a_container() {
     assert_eq!(s.next_free(host, &FreeQuery::default()), Ok(None));
     assert_eq!(s.utilization(all).unwrap().used, 1);
     // The /24 at the top: broadcast 255.255.255.255 is in the /32 and used; .254 is free.
-    let q = FreeQuery { start: Start::At(v4("255.255.255.250")), ..FreeQuery::default() };
-    assert_eq!(s.next_free_n(top, &q, 10).unwrap(), vec![v4("255.255.255.250"), v4("255.255.255.251"), v4("255.255.255.252"), v4("255.255.255.253"), v4("255.255.255.254")]);
-    let blocks = s.next_free_blocks(all, BlockSize::Prefix(8), None, 300).unwrap();
+    let q = FreeQuery {
+        start: Start::At(v4("255.255.255.250")),
+        ..FreeQuery::default()
+    };
+    assert_eq!(
+        s.next_free_n(top, &q, 10).unwrap(),
+        vec![
+            v4("255.255.255.250"),
+            v4("255.255.255.251"),
+            v4("255.255.255.252"),
+            v4("255.255.255.253"),
+            v4("255.255.255.254")
+        ]
+    );
+    let blocks = s
+        .next_free_blocks(all, BlockSize::Prefix(8), None, 300)
+        .unwrap();
     assert_eq!(blocks.len(), 254, "every /8 but 10/8 and 255/8");
-    assert_eq!(blocks.last(), Some(&(v4("254.0.0.0"), v4("254.255.255.255"))));
+    assert_eq!(
+        blocks.last(),
+        Some(&(v4("254.0.0.0"), v4("254.255.255.255")))
+    );
     assert_eq!(s.remove(all, RemoveMode::Reparent), Ok(1));
     s.validate().unwrap();
     assert_eq!(s.count_used(0, u32::MAX), Ok(1));
@@ -59,7 +75,10 @@ fn whole_v6_space_and_the_2_pow_128_boundary() {
     let all = s.insert(0, u128::MAX).unwrap();
     let u = s.utilization(all).unwrap();
     assert_eq!(u.size, AddrCount::ALL_V6);
-    assert_eq!(u.size.to_string(), "340282366920938463463374607431768211456");
+    assert_eq!(
+        u.size.to_string(),
+        "340282366920938463463374607431768211456"
+    );
     assert_eq!(u.free(), AddrCount::ALL_V6);
     let low = s.insert(0, u128::from(u64::MAX)).unwrap();
     assert_eq!(s.utilization(low).unwrap().size.get(), Some(1 << 64));
@@ -71,14 +90,35 @@ fn whole_v6_space_and_the_2_pow_128_boundary() {
     // Network/broadcast skipping applies to IPv4 only.
     assert_eq!(s.next_free(low, &FreeQuery::default()), Ok(Some(0)));
     // The whole space as a block, then the /1 blocks around the used top address.
-    let err = s.next_free_blocks(low, BlockSize::Prefix(63), None, 1).unwrap_err();
+    let err = s
+        .next_free_blocks(low, BlockSize::Prefix(63), None, 1)
+        .unwrap_err();
     assert!(matches!(err, IndexError::BlockDoesNotFit { .. }), "{err}");
-    let halves = s.next_free_blocks(all, BlockSize::Prefix(1), None, 4).unwrap();
-    assert!(halves.is_empty(), "both halves hold a child range: {halves:?}");
-    let blocks = s.next_free_blocks(all, BlockSize::Prefix(2), None, 4).unwrap();
-    assert_eq!(blocks, vec![(1 << 126, (1 << 127) - 1), (1 << 127, (3 << 126) - 1)]);
+    let halves = s
+        .next_free_blocks(all, BlockSize::Prefix(1), None, 4)
+        .unwrap();
+    assert!(
+        halves.is_empty(),
+        "both halves hold a child range: {halves:?}"
+    );
+    let blocks = s
+        .next_free_blocks(all, BlockSize::Prefix(2), None, 4)
+        .unwrap();
+    assert_eq!(
+        blocks,
+        vec![(1 << 126, (1 << 127) - 1), (1 << 127, (3 << 126) - 1)]
+    );
     assert_eq!(s.count_used(0, u128::MAX), Ok(1));
-    let r = s.next_free_n(all, &FreeQuery { start: Start::Random(7), ..FreeQuery::default() }, 3).unwrap();
+    let r = s
+        .next_free_n(
+            all,
+            &FreeQuery {
+                start: Start::Random(7),
+                ..FreeQuery::default()
+            },
+            3,
+        )
+        .unwrap();
     assert_eq!(r.len(), 3);
     s.validate().unwrap();
     let back = Space::<u128>::from_snapshot(&s.to_snapshot()).unwrap();
@@ -98,30 +138,82 @@ fn bad_input_is_refused_and_changes_nothing() {
     let e = s.insert(v4("9.255.255.0"), v4("10.0.0.5")).unwrap_err();
     assert!(matches!(e, IndexError::PartialOverlap { .. }), "{e}");
     let e = s.insert(v4("10.0.0.0"), v4("10.0.0.255")).unwrap_err();
-    assert_eq!(e.to_string(), "range 10.0.0.0/24 already exists in this address space");
-    let q = FreeQuery { start: Start::At(v4("10.0.1.0")), ..FreeQuery::default() };
-    assert!(matches!(s.next_free(p, &q), Err(IndexError::OutsideRange { .. })));
-    let q = FreeQuery { exclude: &[(5, 1)], ..FreeQuery::default() };
-    assert!(matches!(s.next_free(p, &q), Err(IndexError::Reversed { .. })));
-    assert!(matches!(s.next_free_blocks(p, BlockSize::Prefix(33), None, 1), Err(IndexError::PrefixLength { len: 33, .. })));
-    assert!(matches!(s.next_free_blocks(p, BlockSize::Prefix(23), None, 1), Err(IndexError::BlockDoesNotFit { .. })));
-    assert!(matches!(s.next_free_blocks(p, BlockSize::Count(0), None, 1), Err(IndexError::BlockDoesNotFit { .. })));
-    assert!(matches!(s.next_free_blocks(p, BlockSize::Count(257), None, 1), Err(IndexError::BlockDoesNotFit { .. })));
-    assert!(matches!(s.mark_used_sorted(&[5, 4]), Err(IndexError::NotSorted { .. })));
-    assert_eq!(s.to_snapshot(), before, "refused calls left the index unchanged");
+    assert_eq!(
+        e.to_string(),
+        "range 10.0.0.0/24 already exists in this address space"
+    );
+    let q = FreeQuery {
+        start: Start::At(v4("10.0.1.0")),
+        ..FreeQuery::default()
+    };
+    assert!(matches!(
+        s.next_free(p, &q),
+        Err(IndexError::OutsideRange { .. })
+    ));
+    let q = FreeQuery {
+        exclude: &[(5, 1)],
+        ..FreeQuery::default()
+    };
+    assert!(matches!(
+        s.next_free(p, &q),
+        Err(IndexError::Reversed { .. })
+    ));
+    assert!(matches!(
+        s.next_free_blocks(p, BlockSize::Prefix(33), None, 1),
+        Err(IndexError::PrefixLength { len: 33, .. })
+    ));
+    assert!(matches!(
+        s.next_free_blocks(p, BlockSize::Prefix(23), None, 1),
+        Err(IndexError::BlockDoesNotFit { .. })
+    ));
+    assert!(matches!(
+        s.next_free_blocks(p, BlockSize::Count(0), None, 1),
+        Err(IndexError::BlockDoesNotFit { .. })
+    ));
+    assert!(matches!(
+        s.next_free_blocks(p, BlockSize::Count(257), None, 1),
+        Err(IndexError::BlockDoesNotFit { .. })
+    ));
+    assert!(matches!(
+        s.mark_used_sorted(&[5, 4]),
+        Err(IndexError::NotSorted { .. })
+    ));
+    assert_eq!(
+        s.to_snapshot(),
+        before,
+        "refused calls left the index unchanged"
+    );
     let child = s.insert(v4("10.0.0.0"), v4("10.0.0.15")).unwrap();
     let e = s.remove(p, RemoveMode::LeafOnly).unwrap_err();
-    assert!(matches!(e, IndexError::HasChildren { children: 1, .. }), "{e}");
+    assert!(
+        matches!(e, IndexError::HasChildren { children: 1, .. }),
+        "{e}"
+    );
     assert_eq!(s.remove(child, RemoveMode::LeafOnly), Ok(1));
-    assert!(matches!(s.remove(child, RemoveMode::LeafOnly), Err(IndexError::UnknownRange(_))));
-    assert!(matches!(s.utilization(child), Err(IndexError::UnknownRange(_))));
+    assert!(matches!(
+        s.remove(child, RemoveMode::LeafOnly),
+        Err(IndexError::UnknownRange(_))
+    ));
+    assert!(matches!(
+        s.utilization(child),
+        Err(IndexError::UnknownRange(_))
+    ));
 
     let mut d = AddressSpace::new();
     let e = d.insert(ip("10.0.0.0"), ip("::1")).unwrap_err();
     assert!(matches!(e, IndexError::FamilyMismatch { .. }), "{e}");
-    assert!(matches!(d.insert_prefix(ip("10.0.0.0"), 33), Err(IndexError::PrefixLength { .. })));
-    assert!(matches!(d.insert_prefix(ip("2001:db8::"), 129), Err(IndexError::PrefixLength { .. })));
-    assert!(matches!(d.count_used(ip("10.0.0.0"), ip("::")), Err(IndexError::FamilyMismatch { .. })));
+    assert!(matches!(
+        d.insert_prefix(ip("10.0.0.0"), 33),
+        Err(IndexError::PrefixLength { .. })
+    ));
+    assert!(matches!(
+        d.insert_prefix(ip("2001:db8::"), 129),
+        Err(IndexError::PrefixLength { .. })
+    ));
+    assert!(matches!(
+        d.count_used(ip("10.0.0.0"), ip("::")),
+        Err(IndexError::FamilyMismatch { .. })
+    ));
     assert!(d.is_empty());
     let a = d.insert_prefix(ip("10.1.2.3"), 24).unwrap();
     let b = d.insert_prefix(ip("2001:db8::1"), 32).unwrap();
@@ -141,15 +233,27 @@ fn network_and_broadcast_of_enclosing_subnets_are_skipped() {
     s.insert(v4("192.168.1.0"), v4("192.168.1.9")).unwrap();
     let q = FreeQuery::default();
     assert_eq!(s.next_free(net, &q), Ok(Some(v4("192.168.1.1"))));
-    let q = FreeQuery { skip_children: true, ..FreeQuery::default() };
+    let q = FreeQuery {
+        skip_children: true,
+        ..FreeQuery::default()
+    };
     assert_eq!(s.next_free(net, &q), Ok(Some(v4("192.168.1.10"))));
-    let q = FreeQuery { skip_network_broadcast: false, ..FreeQuery::default() };
+    let q = FreeQuery {
+        skip_network_broadcast: false,
+        ..FreeQuery::default()
+    };
     assert_eq!(s.next_free(net, &q), Ok(Some(v4("192.168.1.0"))));
     // /31 and /32 have no network or broadcast address.
     let p31 = s.insert(v4("192.168.2.0"), v4("192.168.2.1")).unwrap();
-    assert_eq!(s.next_free_n(p31, &FreeQuery::default(), 5).unwrap().len(), 2);
+    assert_eq!(
+        s.next_free_n(p31, &FreeQuery::default(), 5).unwrap().len(),
+        2
+    );
     let p30 = s.insert(v4("192.168.3.0"), v4("192.168.3.3")).unwrap();
-    assert_eq!(s.next_free_n(p30, &FreeQuery::default(), 5).unwrap(), vec![v4("192.168.3.1"), v4("192.168.3.2")]);
+    assert_eq!(
+        s.next_free_n(p30, &FreeQuery::default(), 5).unwrap(),
+        vec![v4("192.168.3.1"), v4("192.168.3.2")]
+    );
 }
 
 #[test]
@@ -157,17 +261,33 @@ fn children_paging_and_subtree_order() {
     let mut s = Space::<u32>::new();
     let top = s.insert(v4("10.0.0.0"), v4("10.0.255.255")).unwrap();
     for i in (0..100u32).rev() {
-        s.insert(v4("10.0.0.0") + i * 256, v4("10.0.0.0") + i * 256 + 255).unwrap();
+        s.insert(v4("10.0.0.0") + i * 256, v4("10.0.0.0") + i * 256 + 255)
+            .unwrap();
     }
     let page1 = s.children(Some(top), None, 40).unwrap();
     assert_eq!(page1.len(), 40);
     let next_start = s.get(*page1.last().unwrap()).unwrap().to + 1;
     let page2 = s.children(Some(top), Some(next_start), 40).unwrap();
-    let page3 = s.children(Some(top), Some(s.get(*page2.last().unwrap()).unwrap().to + 1), 40).unwrap();
+    let page3 = s
+        .children(
+            Some(top),
+            Some(s.get(*page2.last().unwrap()).unwrap().to + 1),
+            40,
+        )
+        .unwrap();
     assert_eq!((page2.len(), page3.len()), (40, 20));
-    let all: Vec<u32> = page1.iter().chain(&page2).chain(&page3).map(|&id| s.get(id).unwrap().from).collect();
+    let all: Vec<u32> = page1
+        .iter()
+        .chain(&page2)
+        .chain(&page3)
+        .map(|&id| s.get(id).unwrap().from)
+        .collect();
     assert!(all.windows(2).all(|w| w[0] < w[1]));
-    let sub: Vec<u32> = s.subtree(top).unwrap().map(|id| s.get(id).unwrap().from).collect();
+    let sub: Vec<u32> = s
+        .subtree(top)
+        .unwrap()
+        .map(|id| s.get(id).unwrap().from)
+        .collect();
     assert_eq!(sub.len(), 101);
     assert_eq!(sub[0], v4("10.0.0.0"));
     let deepest = s.deepest(v4("10.0.5.9")).unwrap();
@@ -184,7 +304,10 @@ fn used_addresses_survive_insert_and_remove_of_ranges() {
     assert_eq!(s.mark_used_sorted(&addrs), Ok(0));
     let sub = s.insert(v4("10.0.16.0"), v4("10.0.31.255")).unwrap();
     s.validate().unwrap();
-    let in_sub = addrs.iter().filter(|&&a| (v4("10.0.16.0")..=v4("10.0.31.255")).contains(&a)).count() as u64;
+    let in_sub = addrs
+        .iter()
+        .filter(|&&a| (v4("10.0.16.0")..=v4("10.0.31.255")).contains(&a))
+        .count() as u64;
     assert_eq!(s.utilization(sub).unwrap().used, in_sub);
     assert_eq!(s.utilization(net).unwrap().used, 5000);
     assert_eq!(s.utilization(net).unwrap().own_used, 5000 - in_sub);

@@ -73,13 +73,24 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                     continue;
                 };
                 let kids = m.children(Some(r));
-                let mode = [RemoveMode::LeafOnly, RemoveMode::Reparent, RemoveMode::Subtree][mode as usize];
+                let mode = [
+                    RemoveMode::LeafOnly,
+                    RemoveMode::Reparent,
+                    RemoveMode::Subtree,
+                ][mode as usize];
                 let got = s.remove(id, mode);
                 if mode == RemoveMode::LeafOnly && !kids.is_empty() {
-                    assert!(matches!(got, Err(IndexError::HasChildren { .. })), "{got:?}");
+                    assert!(
+                        matches!(got, Err(IndexError::HasChildren { .. })),
+                        "{got:?}"
+                    );
                 } else {
                     let gone: Vec<(u128, u128)> = if mode == RemoveMode::Subtree {
-                        m.ranges.keys().filter(|&&(x, y)| r.0 <= x && y <= r.1).copied().collect()
+                        m.ranges
+                            .keys()
+                            .filter(|&&(x, y)| r.0 <= x && y <= r.1)
+                            .copied()
+                            .collect()
                     } else {
                         vec![r]
                     };
@@ -97,11 +108,17 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                 let conv: Vec<A> = v.iter().map(|&x| a(x)).collect();
                 let before = m.used.len();
                 m.used.extend(v.iter().copied());
-                assert_eq!(s.mark_used_sorted(&conv), Ok((m.used.len() - before) as u64));
+                assert_eq!(
+                    s.mark_used_sorted(&conv),
+                    Ok((m.used.len() - before) as u64)
+                );
                 if conv.len() > 1 && conv[0] != conv[conv.len() - 1] {
                     let mut rev = conv.clone();
                     rev.reverse();
-                    assert!(matches!(s.mark_used_sorted(&rev), Err(IndexError::NotSorted { .. })));
+                    assert!(matches!(
+                        s.mark_used_sorted(&rev),
+                        Err(IndexError::NotSorted { .. })
+                    ));
                 }
             }
             Op::NextFree(i, start, skip_children, skip_nb) => {
@@ -113,12 +130,22 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                     Some(size) if start % 7 != 0 => r.0 + (start - base) % size,
                     _ => start,
                 };
-                let (ex_lo, ex_hi) = (r.0.saturating_add(2).min(r.1), r.0.saturating_add(4).min(r.1));
+                // An exclusion half of the time (the other half takes the leaf fast path).
+                let use_ex = start % 2 == 0;
+                let (ex_lo, ex_hi) = if use_ex {
+                    (
+                        r.0.saturating_add(2).min(r.1),
+                        r.0.saturating_add(4).min(r.1),
+                    )
+                } else {
+                    (1, 0)
+                };
+                let excl = [(a(ex_lo), a(ex_hi))];
                 let q = FreeQuery {
                     start: Start::At(a(start)),
                     skip_children,
                     skip_network_broadcast: skip_nb,
-                    exclude: &[(a(ex_lo), a(ex_hi))],
+                    exclude: if use_ex { &excl } else { &[] },
                 };
                 let got = s.next_free_n(id, &q, 3);
                 if start < r.0 || start > r.1 {
@@ -126,11 +153,17 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                     continue;
                 }
                 let is_nb = |x: u128| {
-                    skip_nb && A::BITS == 32 && m.ranges.keys().any(|&(p, q)| {
-                        let span = q - p;
-                        r.0 <= p && q <= r.1 && span & (span + 1) == 0 && p & span == 0
-                            && span >= 3 && (x == p || x == q)
-                    })
+                    skip_nb
+                        && A::BITS == 32
+                        && m.ranges.keys().any(|&(p, q)| {
+                            let span = q - p;
+                            r.0 <= p
+                                && q <= r.1
+                                && span & (span + 1) == 0
+                                && p & span == 0
+                                && span >= 3
+                                && (x == p || x == q)
+                        })
                 };
                 // Walk forward from `start`, jumping over children when skipping them.
                 let kids = m.children(Some(r));
@@ -144,7 +177,7 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                             continue;
                         }
                     }
-                    if (ex_lo..=ex_hi).contains(&v) {
+                    if use_ex && (ex_lo..=ex_hi).contains(&v) {
                         x = ex_hi.checked_add(1);
                         continue;
                     }
@@ -152,9 +185,18 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                         want.push(a(v));
                     }
                 }
+                assert_eq!(
+                    s.next_free(id, &q),
+                    Ok(want.first().copied()),
+                    "single next free in {r:?} from {start}"
+                );
                 assert_eq!(got, Ok(want), "next free in {r:?} from {start}");
                 // Random start: every answer is free and inside the range.
-                let rq = FreeQuery { start: Start::Random(start as u64), skip_network_broadcast: false, ..FreeQuery::default() };
+                let rq = FreeQuery {
+                    start: Start::Random(start as u64),
+                    skip_network_broadcast: false,
+                    ..FreeQuery::default()
+                };
                 for x in s.next_free_n(id, &rq, 2).unwrap() {
                     let x = x.to_u128();
                     assert!(r.0 <= x && x <= r.1 && !m.used.contains(&x));
@@ -169,9 +211,17 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                     Some(span) if start % 5 != 0 => r.0 + (start - base) % span,
                     _ => start,
                 };
-                let got = s.next_free_blocks(id, BlockSize::Prefix(A::BITS - host_bits), Some(a(start)), 2);
+                let got = s.next_free_blocks(
+                    id,
+                    BlockSize::Prefix(A::BITS - host_bits),
+                    Some(a(start)),
+                    2,
+                );
                 if size - 1 > r.1 - r.0 {
-                    assert!(matches!(got, Err(IndexError::BlockDoesNotFit { .. })), "{got:?}");
+                    assert!(
+                        matches!(got, Err(IndexError::BlockDoesNotFit { .. })),
+                        "{got:?}"
+                    );
                     continue;
                 }
                 if start < r.0 || start > r.1 {
@@ -181,7 +231,9 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                 let kids = m.children(Some(r));
                 let mut want: Vec<(A, A)> = Vec::new();
                 let mut next = start.div_ceil(size).checked_mul(size);
-                while let Some(c) = next.filter(|c| c.checked_add(size - 1).is_some_and(|e| e <= r.1)) {
+                while let Some(c) =
+                    next.filter(|c| c.checked_add(size - 1).is_some_and(|e| e <= r.1))
+                {
                     if want.len() == 2 {
                         break;
                     }
@@ -190,23 +242,48 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                     // A block is free when no child overlaps it and no used address owned by
                     // `r` itself lies in it; on a clash, jump past the obstacle.
                     let kid = kids.iter().find(|&&(p, q)| p <= e && q >= c);
-                    let used = m.used.range(c..=e).find(|&&u| !kids.iter().any(|&(p, q)| p <= u && u <= q));
+                    let used = m
+                        .used
+                        .range(c..=e)
+                        .find(|&&u| !kids.iter().any(|&(p, q)| p <= u && u <= q));
                     match (kid, used) {
                         (None, None) => want.push((a(c), a(e))),
-                        (Some(&(_, q)), _) => next = q.checked_add(1).and_then(|x| x.div_ceil(size).checked_mul(size)),
-                        (None, Some(&u)) => next = u.checked_add(1).and_then(|x| x.div_ceil(size).checked_mul(size)),
+                        (Some(&(_, q)), _) => {
+                            next = q
+                                .checked_add(1)
+                                .and_then(|x| x.div_ceil(size).checked_mul(size))
+                        }
+                        (None, Some(&u)) => {
+                            next = u
+                                .checked_add(1)
+                                .and_then(|x| x.div_ceil(size).checked_mul(size))
+                        }
                     }
                 }
-                assert_eq!(got, Ok(want), "blocks /{} in {r:?} from {start}", A::BITS - host_bits);
-                let counted = s.next_free_blocks(id, BlockSize::Count(size), Some(a(start)), 1).unwrap();
+                assert_eq!(
+                    got,
+                    Ok(want),
+                    "blocks /{} in {r:?} from {start}",
+                    A::BITS - host_bits
+                );
+                let counted = s
+                    .next_free_blocks(id, BlockSize::Count(size), Some(a(start)), 1)
+                    .unwrap();
                 if let Some(&(bf, bt)) = counted.first() {
                     let (bf, bt) = (bf.to_u128(), bt.to_u128());
                     assert_eq!(bt - bf + 1, size);
-                    assert!(bf >= start && !m.used.range(bf..=bt).any(|_| true) && !kids.iter().any(|&(p, q)| p <= bt && q >= bf));
+                    assert!(
+                        bf >= start
+                            && !m.used.range(bf..=bt).any(|_| true)
+                            && !kids.iter().any(|&(p, q)| p <= bt && q >= bf)
+                    );
                 }
             }
             Op::Count(x, y) => {
-                assert_eq!(s.count_used(a(x), a(y)), Ok(m.used.range(x..=y).count() as u64));
+                assert_eq!(
+                    s.count_used(a(x), a(y)),
+                    Ok(m.used.range(x..=y).count() as u64)
+                );
                 let want: Vec<A> = m.used.range(x..=y).take(5).map(|&v| a(v)).collect();
                 assert_eq!(s.used_in(a(x), a(y), 5), Ok(want));
             }
@@ -227,19 +304,45 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
     for (&r, &id) in &ids {
         assert_eq!(s.find(a(r.0), a(r.1)), Some(id));
         let info = s.get(id).unwrap();
-        assert_eq!(info.parent.map(|p| { let i = s.get(p).unwrap(); (i.from.to_u128(), i.to.to_u128()) }), m.parent(r));
-        let kids: Vec<(u128, u128)> = s.children(Some(id), None, usize::MAX).unwrap().into_iter()
-            .map(|k| { let i = s.get(k).unwrap(); (i.from.to_u128(), i.to.to_u128()) }).collect();
+        assert_eq!(
+            info.parent.map(|p| {
+                let i = s.get(p).unwrap();
+                (i.from.to_u128(), i.to.to_u128())
+            }),
+            m.parent(r)
+        );
+        let kids: Vec<(u128, u128)> = s
+            .children(Some(id), None, usize::MAX)
+            .unwrap()
+            .into_iter()
+            .map(|k| {
+                let i = s.get(k).unwrap();
+                (i.from.to_u128(), i.to.to_u128())
+            })
+            .collect();
         assert_eq!(kids, m.children(Some(r)));
         let u = s.utilization(id).unwrap();
         assert_eq!(u.used, m.used.range(r.0..=r.1).count() as u64);
         assert_eq!(u.size.get(), Some(r.1 - r.0 + 1));
         let in_kids: u128 = kids.iter().map(|(p, q)| q - p + 1).sum();
         assert_eq!(u.in_children.get(), Some(in_kids));
-        assert_eq!(s.subtree(id).unwrap().count(), m.ranges.keys().filter(|&&(p, q)| r.0 <= p && q <= r.1).count());
+        assert_eq!(
+            s.subtree(id).unwrap().count(),
+            m.ranges
+                .keys()
+                .filter(|&&(p, q)| r.0 <= p && q <= r.1)
+                .count()
+        );
     }
-    let top: Vec<(u128, u128)> = s.children(None, None, usize::MAX).unwrap().into_iter()
-        .map(|k| { let i = s.get(k).unwrap(); (i.from.to_u128(), i.to.to_u128()) }).collect();
+    let top: Vec<(u128, u128)> = s
+        .children(None, None, usize::MAX)
+        .unwrap()
+        .into_iter()
+        .map(|k| {
+            let i = s.get(k).unwrap();
+            (i.from.to_u128(), i.to.to_u128())
+        })
+        .collect();
     assert_eq!(top, m.children(None));
     // Snapshot round trip keeps everything.
     let back = Space::<A>::from_snapshot(&s.to_snapshot()).unwrap();

@@ -29,16 +29,29 @@ fn round_trip_keeps_ids_counts_and_answers() {
     for &id in ids.iter().filter(|&&id| s.get(id).is_some()) {
         assert_eq!(back.get(id), s.get(id));
         assert_eq!(back.utilization(id).unwrap(), s.utilization(id).unwrap());
-        assert_eq!(back.next_free(id, &FreeQuery::default()), s.next_free(id, &FreeQuery::default()));
+        assert_eq!(
+            back.next_free(id, &FreeQuery::default()),
+            s.next_free(id, &FreeQuery::default())
+        );
     }
     assert!(back.get(ids[7]).is_none());
-    assert_eq!(back.to_snapshot(), bytes, "a loaded image archives to the same bytes");
+    assert_eq!(
+        back.to_snapshot(),
+        bytes,
+        "a loaded image archives to the same bytes"
+    );
     // Unaligned input is copied and still loads.
     let mut shifted = vec![0u8];
     shifted.extend_from_slice(&bytes);
-    assert_eq!(Space::<u32>::from_snapshot(&shifted[1..]).unwrap().len(), s.len());
+    assert_eq!(
+        Space::<u32>::from_snapshot(&shifted[1..]).unwrap().len(),
+        s.len()
+    );
     // The other family is refused by name.
-    assert!(matches!(Space::<u128>::from_snapshot(&bytes), Err(SnapshotError::WrongFamily { .. })));
+    assert!(matches!(
+        Space::<u128>::from_snapshot(&bytes),
+        Err(SnapshotError::WrongFamily { .. })
+    ));
 }
 
 #[test]
@@ -46,7 +59,10 @@ fn truncated_or_corrupt_snapshots_are_refused_never_trusted() {
     let (s, _) = sample();
     let bytes = s.to_snapshot();
     for cut in [0, 1, 16, bytes.len() / 2, bytes.len() - 1] {
-        assert!(Space::<u32>::from_snapshot(&bytes[..cut]).is_err(), "truncated at {cut}");
+        assert!(
+            Space::<u32>::from_snapshot(&bytes[..cut]).is_err(),
+            "truncated at {cut}"
+        );
     }
     // Flip bytes throughout: every result is an error or a space that passes validate().
     let mut refused = 0;
