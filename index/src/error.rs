@@ -70,6 +70,12 @@ pub enum IndexError {
         /// How many direct children it has.
         children: usize,
     },
+    /// The space already holds the most ranges it can.
+    #[error("this address space already holds {limit} ranges, the most one space can hold")]
+    CapacityExceeded {
+        /// The limit.
+        limit: usize,
+    },
     /// Bulk input that must be ascending was not.
     #[error("addresses for bulk marking must be in ascending order: {addr} comes after {prev}")]
     NotSorted {

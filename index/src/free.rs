@@ -95,6 +95,30 @@ impl Exclusions {
     }
 }
 
+/// One level of a depth-first walk over a node's children within `cursor..=hi`.
+pub(crate) struct Walk {
+    pub(crate) node: u32,
+    /// Position of the next child to visit.
+    pub(crate) next: usize,
+    /// First address of the node not yet visited.
+    pub(crate) cursor: u128,
+    pub(crate) hi: u128,
+    /// A child reached `hi`: nothing of the node itself remains after it.
+    pub(crate) done: bool,
+}
+
+impl Walk {
+    pub(crate) fn new<A: Addr>(space: &Space<A>, node: u32, lo: u128, hi: u128) -> Self {
+        Walk {
+            node,
+            next: space.first_kid_ending_at_or_after(node, lo),
+            cursor: lo,
+            hi,
+            done: false,
+        }
+    }
+}
+
 /// splitmix64: spreads a caller's seed over the range.
 fn mix(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -210,7 +234,8 @@ impl<A: Addr> Space<A> {
     }
 
     /// First free address in `lo..=hi` within node `n`, descending into children unless asked
-    /// to skip them.
+    /// to skip them. Depth-first in address order with an explicit stack: nesting depth is
+    /// unbounded (ranges need not be prefixes), so no recursion.
     fn first_free(
         &self,
         n: u32,
@@ -220,35 +245,39 @@ impl<A: Addr> Space<A> {
         ex: &Exclusions,
         top: u32,
     ) -> Option<u128> {
-        let kids = self.kids_of(n);
-        let mut cursor = lo;
-        let mut i = if kids.is_empty() {
-            0
-        } else {
-            self.first_kid_ending_at_or_after(n, lo)
-        };
-        while let Some(&k) = kids.get(i) {
-            let (kf, kt) = self.bounds(k);
-            if kf > hi {
-                break;
-            }
-            if cursor < kf {
-                if let Some(x) = self.own_free(n, cursor, kf - 1, q, ex, top) {
-                    return Some(x);
+        let mut stack = vec![Walk::new(self, n, lo, hi)];
+        while let Some(w) = stack.last_mut() {
+            let kid = self.kids_of(w.node).get(w.next).copied();
+            match kid.filter(|&k| self.bounds(k).0 <= w.hi) {
+                Some(k) => {
+                    w.next += 1;
+                    let (kf, kt) = self.bounds(k);
+                    if w.cursor < kf {
+                        if let Some(x) = self.own_free(w.node, w.cursor, kf - 1, q, ex, top) {
+                            return Some(x);
+                        }
+                    }
+                    let (child_lo, child_hi) = (w.cursor.max(kf), kt.min(w.hi));
+                    if kt >= w.hi {
+                        w.done = true;
+                    } else {
+                        w.cursor = kt + 1;
+                    }
+                    if !q.skip_children {
+                        stack.push(Walk::new(self, k, child_lo, child_hi));
+                    }
+                }
+                None => {
+                    let w = stack.pop().expect("stack is not empty");
+                    if !w.done {
+                        if let Some(x) = self.own_free(w.node, w.cursor, w.hi, q, ex, top) {
+                            return Some(x);
+                        }
+                    }
                 }
             }
-            if !q.skip_children {
-                if let Some(x) = self.first_free(k, cursor.max(kf), kt.min(hi), q, ex, top) {
-                    return Some(x);
-                }
-            }
-            if kt >= hi {
-                return None;
-            }
-            cursor = kt + 1;
-            i += 1;
         }
-        self.own_free(n, cursor, hi, q, ex, top)
+        None
     }
 
     /// First address in `lo..=hi` that node `n` owns free (no child lies in `lo..=hi`).

@@ -54,5 +54,5 @@ pub use dual::{AddressSpace, AnyRangeId};
 pub use error::{IndexError, Invariant, SnapshotError};
 pub use free::{BlockSize, FreeQuery, Start};
 pub use snapshot::SpaceImage;
-pub use space::{RangeId, RangeInfo, RemoveMode, Space};
+pub use space::{RangeId, RangeInfo, RemoveMode, Space, MAX_RANGES};
 pub use used::Utilization;

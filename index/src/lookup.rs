@@ -30,10 +30,9 @@ const DIRECT: u32 = 1 << 31;
 
 impl<A: Addr> Lpm<A> {
     pub(crate) fn build(space: &Space<A>) -> Self {
-        assert!(
-            space.nodes.len() < DIRECT as usize,
-            "a space holds fewer than 2^31 ranges"
-        );
+        // At most MAX_RANGES + 1 slots, so at most 2^31 - 1 intervals: indexes and owners stay
+        // below the tag bit.
+        debug_assert!(space.nodes.len() <= crate::space::MAX_RANGES + 1);
         let mut starts: Vec<A> = Vec::with_capacity(space.len() * 2 + 1);
         let mut owners: Vec<u32> = Vec::with_capacity(space.len() * 2 + 1);
         let mut emit = |start: u128, owner: u32| {

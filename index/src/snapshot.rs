@@ -15,7 +15,7 @@ use roaring::RoaringBitmap;
 use crate::addr::{Addr, Family};
 use crate::error::{Invariant, SnapshotError};
 use crate::set::UsedSet;
-use crate::space::{Node, Space, DEAD, NIL, ROOT};
+use crate::space::{Node, Space, DEAD, MAX_RANGES, NIL, ROOT};
 
 /// A space in archivable form. Produced by [`Space::to_image`]; embed it in a larger rkyv
 /// archive and load it with [`Space::from_archived`], or use [`Space::to_snapshot`] and
@@ -126,7 +126,7 @@ impl<A: Addr> Space<A> {
         } else {
             img.bounds_v6.len()
         };
-        if n == 0 || n > u32::MAX as usize - 2 || bounds_len != 2 * n || img.kid_counts.len() != n {
+        if n == 0 || n > MAX_RANGES + 1 || bounds_len != 2 * n || img.kid_counts.len() != n {
             return Err(bad(ROOT, "array lengths disagree"));
         }
         let bound = |i: usize| -> A {
@@ -218,7 +218,12 @@ impl<A: Addr> Space<A> {
                     }
                 } else {
                     // A small range whose image holds roaring chunks: rebuild as a bitset.
+                    let mut seen_hi = Vec::new();
                     for c in si.sparse.iter() {
+                        if seen_hi.contains(&c.hi.to_native()) {
+                            return Err(bad(node, "repeated roaring chunk"));
+                        }
+                        seen_hi.push(c.hi.to_native());
                         let bm = RoaringBitmap::deserialize_from(&c.bitmap[..])
                             .map_err(|_| bad(node, "roaring bitmap does not decode"))?;
                         let hi = c.hi.to_native();
@@ -295,5 +300,70 @@ impl<A: Addr> Space<A> {
         let img = rkyv::access::<ArchivedSpaceImage, rkyv::rancor::Error>(archived)
             .map_err(SnapshotError::Archive)?;
         Self::from_archived(img)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small image may describe a huge set (a full roaring chunk is 2^32 addresses in a few
+    /// hundred kilobytes). Loading it, and moving it between ranges, must cost per chunk, not
+    /// per address.
+    #[test]
+    fn huge_sparse_sets_load_and_move_per_chunk() {
+        let base: u128 = 0x2001_0db8 << 96;
+        let mut s = Space::<u128>::new();
+        let net = s.insert(base, base + (1 << 64) - 1).unwrap();
+        s.mark_used(base + 5);
+        let mut img = s.to_image();
+        let set = img.sets.iter_mut().find(|x| x.node == net.get()).unwrap();
+        for k in 1..4u128 {
+            let mut bitmap = Vec::new();
+            RoaringBitmap::full().serialize_into(&mut bitmap).unwrap();
+            set.sparse.push(ChunkImage {
+                hi: (base >> 32) + k,
+                bitmap,
+            });
+        }
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&img).unwrap();
+        let t = std::time::Instant::now();
+        let mut back = Space::<u128>::from_snapshot(&bytes).unwrap();
+        let used = 3 * (1u64 << 32) + 1;
+        assert_eq!(back.utilization(net).unwrap().used, used);
+        // Insert a range over two of the full chunks, then remove the container: bits move.
+        let sub = back
+            .insert(base + (1u128 << 32), base + (3u128 << 32) - 1)
+            .unwrap();
+        assert_eq!(back.utilization(sub).unwrap().used, 2 << 32);
+        back.remove(net, crate::RemoveMode::Reparent).unwrap();
+        assert_eq!(back.count_used(0, u128::MAX).unwrap(), used);
+        back.validate().unwrap();
+        // Generous bound: per-address work would take minutes.
+        assert!(t.elapsed().as_secs() < 20, "took {:?}", t.elapsed());
+    }
+
+    #[test]
+    fn repeated_chunks_are_refused() {
+        let mut s = Space::<u32>::new();
+        let r = s.insert(0x0a00_0000, 0x0a00_00ff).unwrap();
+        let mut img = s.to_image();
+        let mut bitmap = Vec::new();
+        RoaringBitmap::from_iter([0x0a00_0001u32])
+            .serialize_into(&mut bitmap)
+            .unwrap();
+        img.sets.push(SetImage {
+            node: r.get(),
+            dense: Vec::new(),
+            sparse: vec![
+                ChunkImage {
+                    hi: 0,
+                    bitmap: bitmap.clone(),
+                },
+                ChunkImage { hi: 0, bitmap },
+            ],
+        });
+        let bytes = rkyv::to_bytes::<rkyv::rancor::Error>(&img).unwrap();
+        assert!(Space::<u32>::from_snapshot(&bytes).is_err());
     }
 }

@@ -14,6 +14,9 @@ pub(crate) const NIL: u32 = u32::MAX;
 pub(crate) const DEAD: u32 = u32::MAX - 1;
 /// The implicit root: the whole address space, never a user range.
 pub(crate) const ROOT: u32 = 0;
+/// Most ranges in one space. Keeps node ids and lookup-table indexes (at most 2n + 1) clear of
+/// the sentinels and of the lookup table's tag bit.
+pub const MAX_RANGES: usize = (1 << 30) - 1;
 
 /// Identifies a range inside one [`Space`]. Valid until that range is removed; after that the
 /// id may be reused for a new range.
@@ -157,6 +160,9 @@ impl<A: Addr> Space<A> {
     /// one into large containers. Returns the ids in input order. Fails, building nothing, on
     /// the first reversed, duplicate or partially overlapping range.
     pub fn from_ranges(ranges: &[(A, A)]) -> Result<(Self, Vec<RangeId>), IndexError> {
+        if ranges.len() > MAX_RANGES {
+            return Err(IndexError::CapacityExceeded { limit: MAX_RANGES });
+        }
         for &(f, t) in ranges {
             if f > t {
                 return Err(IndexError::Reversed {
@@ -427,6 +433,9 @@ impl<A: Addr> Space<A> {
                 to: to.to_ip(),
             });
         }
+        if self.count >= MAX_RANGES {
+            return Err(IndexError::CapacityExceeded { limit: MAX_RANGES });
+        }
         let (f, t) = (from.to_u128(), to.to_u128());
         let overlap = |s: &Self, k: u32| IndexError::PartialOverlap {
             new: Span::of(from, to),
@@ -475,23 +484,15 @@ impl<A: Addr> Space<A> {
         } else {
             self.kids_mut(p).insert(i, id);
         }
-        let moved = match self.aux_of(p) {
-            Some(aux) if aux.set.as_ref().is_some_and(|s| s.count(f, t) > 0) => {
-                let px = self.nodes[p as usize].aux as usize;
-                self.aux[px]
-                    .set
-                    .as_mut()
-                    .map(|s| s.take_range(f, t))
-                    .unwrap_or_default()
-            }
-            _ => Vec::new(),
+        let px = self.nodes[p as usize].aux;
+        let moved = match self.aux.get_mut(px as usize).and_then(|a| a.set.as_mut()) {
+            Some(set) if set.count(f, t) > 0 => Some(set.take_range(f, t)),
+            _ => None,
         };
-        if !moved.is_empty() {
-            let set = self.own_set_mut(id);
-            for &a in &moved {
-                set.insert(a);
-            }
-            self.aux_mut(id).subtree_used += moved.len() as u64;
+        if let Some(moved) = moved {
+            let n = moved.len();
+            self.own_set_mut(id).absorb(moved);
+            self.aux_mut(id).subtree_used += n;
         }
         self.count += 1;
         self.changed();
@@ -530,17 +531,13 @@ impl<A: Addr> Space<A> {
             }
         };
         // Hand the removed ranges' own used addresses to the parent (counts are unchanged).
-        let mut orphans = Vec::new();
         for &r in &removed {
-            if let Some(set) = self.own_set(r) {
-                orphans.extend(set.to_vec());
-            }
-        }
-        if !orphans.is_empty() {
-            let set = self.own_set_mut(p);
-            for a in orphans {
-                set.insert(a);
-            }
+            let x = self.nodes[r as usize].aux;
+            let moved = match self.aux.get_mut(x as usize).and_then(|a| a.set.as_mut()) {
+                Some(set) if set.len() > 0 => set.take_range(0, u128::MAX),
+                _ => continue,
+            };
+            self.own_set_mut(p).absorb(moved);
         }
         for &r in &removed {
             self.free_node(r);

@@ -2,6 +2,7 @@
 
 use crate::addr::{Addr, AddrCount};
 use crate::error::IndexError;
+use crate::free::Walk;
 use crate::space::{RangeId, Space};
 
 /// How much of a range is used, computed in O(children) from maintained counts.
@@ -143,27 +144,36 @@ impl<A: Addr> Space<A> {
         Ok(self.count_in(crate::space::ROOT, from.to_u128(), to.to_u128()))
     }
 
+    /// Used addresses of the subtree of `n` in `lo..=hi`. Whole subtrees inside the span add
+    /// their maintained count; only ranges crossing an end are opened (explicit stack).
     fn count_in(&self, n: u32, lo: u128, hi: u128) -> u64 {
-        let (nf, nt) = self.bounds(n);
-        let (lo, hi) = (lo.max(nf), hi.min(nt));
-        if lo > hi {
-            return 0;
-        }
-        if lo == nf && hi == nt {
-            return self.subtree_used(n);
-        }
-        if self.subtree_used(n) == 0 {
-            return 0;
-        }
-        let mut c = self.own_set(n).map_or(0, |s| s.count(lo, hi));
-        let i = self.first_kid_ending_at_or_after(n, lo);
-        for &k in &self.kids_of(n)[i..] {
-            if self.nodes[k as usize].from.to_u128() > hi {
-                break;
+        let mut total = 0;
+        let mut stack = vec![n];
+        while let Some(n) = stack.pop() {
+            let (nf, nt) = self.bounds(n);
+            let (lo, hi) = (lo.max(nf), hi.min(nt));
+            if lo > hi || self.subtree_used(n) == 0 {
+                continue;
             }
-            c += self.count_in(k, lo, hi);
+            if lo == nf && hi == nt {
+                total += self.subtree_used(n);
+                continue;
+            }
+            total += self.own_set(n).map_or(0, |s| s.count(lo, hi));
+            let i = self.first_kid_ending_at_or_after(n, lo);
+            for &k in &self.kids_of(n)[i..] {
+                let (kf, kt) = self.bounds(k);
+                if kf > hi {
+                    break;
+                }
+                if lo <= kf && kt <= hi {
+                    total += self.subtree_used(k);
+                } else {
+                    stack.push(k);
+                }
+            }
         }
-        c
+        total
     }
 
     /// Up to `limit` used addresses in `from..=to`, ascending, across all ranges. Page through
@@ -188,39 +198,49 @@ impl<A: Addr> Space<A> {
         Ok(out)
     }
 
-    /// Appends used addresses of the subtree of `n` in `lo..=hi`; false once `limit` is hit.
-    fn collect_used(&self, n: u32, lo: u128, hi: u128, out: &mut Vec<A>, limit: usize) -> bool {
-        let (nf, nt) = self.bounds(n);
-        let (lo, hi) = (lo.max(nf), hi.min(nt));
-        if lo > hi || self.subtree_used(n) == 0 {
-            return true;
-        }
-        let own = |out: &mut Vec<A>, a: u128, b: u128| match self.own_set(n) {
+    /// Appends used addresses of the subtree of `n` in `lo..=hi`, in address order, until
+    /// `limit` (explicit stack: nesting depth is unbounded).
+    fn collect_used(&self, n: u32, lo: u128, hi: u128, out: &mut Vec<A>, limit: usize) {
+        let own = |out: &mut Vec<A>, n: u32, a: u128, b: u128| match self.own_set(n) {
             Some(s) => s.for_each_in(a, b, |x| {
                 out.push(A::from_u128(x));
                 out.len() < limit
             }),
             None => true,
         };
-        let mut cursor = lo;
-        let i = self.first_kid_ending_at_or_after(n, lo);
-        for &k in &self.kids_of(n)[i..] {
-            let (kf, kt) = self.bounds(k);
-            if kf > hi {
-                break;
-            }
-            if cursor < kf && !own(out, cursor, kf - 1) {
-                return false;
-            }
-            if !self.collect_used(k, cursor.max(kf), hi, out, limit) {
-                return false;
-            }
-            if kt >= hi {
-                return true;
-            }
-            cursor = kt + 1;
+        let (nf, nt) = self.bounds(n);
+        let (lo, hi) = (lo.max(nf), hi.min(nt));
+        if lo > hi {
+            return;
         }
-        own(out, cursor, hi)
+        let mut stack = vec![Walk::new(self, n, lo, hi)];
+        while let Some(w) = stack.last_mut() {
+            let kid = self.kids_of(w.node).get(w.next).copied();
+            match kid.filter(|&k| self.bounds(k).0 <= w.hi) {
+                Some(k) => {
+                    w.next += 1;
+                    let (kf, kt) = self.bounds(k);
+                    if w.cursor < kf && !own(out, w.node, w.cursor, kf - 1) {
+                        return;
+                    }
+                    let (child_lo, child_hi) = (w.cursor.max(kf), kt.min(w.hi));
+                    if kt >= w.hi {
+                        w.done = true;
+                    } else {
+                        w.cursor = kt + 1;
+                    }
+                    if self.subtree_used(k) > 0 {
+                        stack.push(Walk::new(self, k, child_lo, child_hi));
+                    }
+                }
+                None => {
+                    let w = stack.pop().expect("stack is not empty");
+                    if !w.done && !own(out, w.node, w.cursor, w.hi) {
+                        return;
+                    }
+                }
+            }
+        }
     }
 
     /// Size, used addresses, and addresses in sub-ranges of a range. O(children).

@@ -26,6 +26,25 @@ pub(crate) const DENSE_FROM_START_BITS: u128 = 1 << 10;
 /// Sparse sets of ranges up to this size become bitsets once 1/16 of the range is used.
 pub(crate) const PROMOTE_MAX_BITS: u128 = 1 << 22;
 
+/// Used addresses handed from one set to another (when ranges are inserted or removed).
+#[derive(Debug)]
+pub(crate) enum Moved {
+    /// Single addresses, ascending.
+    Addrs(Vec<u128>),
+    /// Roaring chunks keyed by the upper 96 bits.
+    Chunks(Vec<(u128, RoaringBitmap)>),
+}
+
+impl Moved {
+    /// How many addresses move.
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Moved::Addrs(v) => v.len() as u64,
+            Moved::Chunks(c) => c.iter().map(|(_, b)| b.len()).sum(),
+        }
+    }
+}
+
 /// Addresses (absolute, as `u128`) marked used in one range.
 #[derive(Clone, Debug)]
 pub(crate) enum UsedSet {
@@ -339,27 +358,87 @@ impl UsedSet {
         true
     }
 
-    /// Removes and returns the used addresses in `lo..=hi`, ascending.
-    pub(crate) fn take_range(&mut self, lo: u128, hi: u128) -> Vec<u128> {
-        let mut out = Vec::new();
-        self.for_each_in(lo, hi, |x| {
-            out.push(x);
-            true
-        });
-        for &x in &out {
-            self.remove(x);
+    /// Removes and returns the used addresses in `lo..=hi`. Sparse sets hand over whole
+    /// roaring chunks (cost per chunk, not per address); bitsets hand over addresses (at most
+    /// 2^22 of them).
+    pub(crate) fn take_range(&mut self, lo: u128, hi: u128) -> Moved {
+        match self {
+            UsedSet::Sparse { len, chunks, .. } => {
+                let (hl, ll) = split(lo);
+                let (hh, lh) = split(hi);
+                let keys: Vec<u128> = chunks.range(hl..=hh).map(|(&h, _)| h).collect();
+                let mut out = Vec::with_capacity(keys.len());
+                for h in keys {
+                    let l = if h == hl { ll } else { 0 };
+                    let u = if h == hh { lh } else { u32::MAX };
+                    let Some(bm) = chunks.get_mut(&h) else {
+                        continue;
+                    };
+                    // Whole chunks move as they are; a partial one is trimmed to l..=u (cost per
+                    // roaring container either way).
+                    let part = if l == 0 && u == u32::MAX {
+                        std::mem::take(bm)
+                    } else {
+                        let mut part = bm.clone();
+                        if l > 0 {
+                            part.remove_range(..l);
+                        }
+                        if u < u32::MAX {
+                            part.remove_range(u + 1..);
+                        }
+                        *bm -= &part;
+                        part
+                    };
+                    if part.is_empty() {
+                        continue;
+                    }
+                    *len -= part.len();
+                    if bm.is_empty() {
+                        chunks.remove(&h);
+                    }
+                    out.push((h, part));
+                }
+                Moved::Chunks(out)
+            }
+            _ => {
+                let mut out = Vec::new();
+                self.for_each_in(lo, hi, |x| {
+                    out.push(x);
+                    true
+                });
+                for &x in &out {
+                    self.remove(x);
+                }
+                Moved::Addrs(out)
+            }
         }
-        out
     }
 
-    /// Every used address, ascending.
-    pub(crate) fn to_vec(&self) -> Vec<u128> {
-        let mut out = Vec::with_capacity(self.len() as usize);
-        self.for_each_in(0, u128::MAX, |x| {
-            out.push(x);
-            true
-        });
-        out
+    /// Adds addresses taken from another set; every one lies inside this set's range.
+    pub(crate) fn absorb(&mut self, moved: Moved) {
+        match (self, moved) {
+            (UsedSet::Sparse { len, chunks, .. }, Moved::Chunks(parts)) => {
+                for (h, part) in parts {
+                    let bm = chunks.entry(h).or_default();
+                    let before = bm.len();
+                    *bm |= part;
+                    *len += bm.len() - before;
+                }
+            }
+            (set, Moved::Chunks(parts)) => {
+                // A bitset covers at most 2^22 addresses, so this loop is bounded by its size.
+                for (h, part) in parts {
+                    for l in &part {
+                        set.insert(join(h, l));
+                    }
+                }
+            }
+            (set, Moved::Addrs(addrs)) => {
+                for a in addrs {
+                    set.insert(a);
+                }
+            }
+        }
     }
 
     pub(crate) fn check(&self, from: u128, to: u128) -> Result<(), &'static str> {
@@ -408,14 +487,16 @@ impl UsedSet {
                 }
             }
         }
-        if self.len() > 0 {
-            let first = self.next_used(0, u128::MAX).unwrap_or(from);
-            let mut last = first;
-            self.for_each_in(first, u128::MAX, |x| {
-                last = x;
-                true
-            });
-            if first < from || last > to {
+        // Bitsets cover exactly their range (checked above); sparse sets are checked by their
+        // first and last address, in O(chunks).
+        if let UsedSet::Sparse { chunks, .. } = self {
+            let first = chunks
+                .first_key_value()
+                .and_then(|(&h, bm)| Some(join(h, bm.min()?)));
+            let last = chunks
+                .last_key_value()
+                .and_then(|(&h, bm)| Some(join(h, bm.max()?)));
+            if first.is_some_and(|a| a < from) || last.is_some_and(|a| a > to) {
                 return Err("used set holds an address outside its range");
             }
         }
@@ -535,6 +616,9 @@ mod tests {
             assert_eq!(s.count(from + 1000, from + 1099), 100);
             let taken = s.take_range(from + 1000, from + 1099);
             assert_eq!(taken.len(), 100);
+            let mut back = UsedSet::for_range(from, span);
+            back.absorb(taken);
+            assert_eq!(back.count(from + 1000, from + 1099), 100);
             assert_eq!(s.count(from + 1000, from + 1099), 0);
             assert!(s.remove(from));
             assert!(!s.remove(from));

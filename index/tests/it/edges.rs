@@ -319,3 +319,37 @@ fn used_addresses_survive_insert_and_remove_of_ranges() {
     assert_eq!(s.count_used(0, u32::MAX), Ok(0));
     s.validate().unwrap();
 }
+
+#[test]
+fn deep_nesting_does_not_recurse() {
+    // Ranges need not be prefixes, so nesting depth is unbounded: [i, MAX] for 20k values of i
+    // (recursion would need megabytes of stack).
+    let depth = 20_000u32;
+    let chain: Vec<(u32, u32)> = (0..depth).map(|i| (i, u32::MAX)).collect();
+    let (mut s, ids) = Space::from_ranges(&chain).unwrap();
+    let addrs: Vec<u32> = (0..depth).collect();
+    assert_eq!(s.mark_used_sorted(&addrs), Ok(u64::from(depth)));
+    let q = FreeQuery {
+        skip_network_broadcast: false,
+        ..FreeQuery::default()
+    };
+    // Run on a small stack, like a runtime's worker thread would have.
+    let s = std::thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            assert_eq!(s.next_free(ids[0], &q), Ok(Some(depth)));
+            assert_eq!(
+                s.next_free_n(ids[0], &q, 2).unwrap(),
+                vec![depth, depth + 1]
+            );
+            assert_eq!(s.count_used(1, u32::MAX - 1), Ok(u64::from(depth) - 1));
+            assert_eq!(s.used_in(5, u32::MAX, 3).unwrap(), vec![5, 6, 7]);
+            assert_eq!(s.deepest(depth + 7), Some(ids[depth as usize - 1]));
+            s.validate().unwrap();
+            s
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(s.len(), depth as usize);
+}
