@@ -95,30 +95,6 @@ impl Exclusions {
     }
 }
 
-/// One level of a depth-first walk over a node's children within `cursor..=hi`.
-pub(crate) struct Walk {
-    pub(crate) node: u32,
-    /// Position of the next child to visit.
-    pub(crate) next: usize,
-    /// First address of the node not yet visited.
-    pub(crate) cursor: u128,
-    pub(crate) hi: u128,
-    /// A child reached `hi`: nothing of the node itself remains after it.
-    pub(crate) done: bool,
-}
-
-impl Walk {
-    pub(crate) fn new<A: Addr>(space: &Space<A>, node: u32, lo: u128, hi: u128) -> Self {
-        Walk {
-            node,
-            next: space.first_kid_ending_at_or_after(node, lo),
-            cursor: lo,
-            hi,
-            done: false,
-        }
-    }
-}
-
 /// splitmix64: spreads a caller's seed over the range.
 fn mix(seed: u64) -> u64 {
     let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -234,8 +210,7 @@ impl<A: Addr> Space<A> {
     }
 
     /// First free address in `lo..=hi` within node `n`, descending into children unless asked
-    /// to skip them. Depth-first in address order with an explicit stack: nesting depth is
-    /// unbounded (ranges need not be prefixes), so no recursion.
+    /// to skip them.
     fn first_free(
         &self,
         n: u32,
@@ -245,39 +220,13 @@ impl<A: Addr> Space<A> {
         ex: &Exclusions,
         top: u32,
     ) -> Option<u128> {
-        let mut stack = vec![Walk::new(self, n, lo, hi)];
-        while let Some(w) = stack.last_mut() {
-            let kid = self.kids_of(w.node).get(w.next).copied();
-            match kid.filter(|&k| self.bounds(k).0 <= w.hi) {
-                Some(k) => {
-                    w.next += 1;
-                    let (kf, kt) = self.bounds(k);
-                    if w.cursor < kf {
-                        if let Some(x) = self.own_free(w.node, w.cursor, kf - 1, q, ex, top) {
-                            return Some(x);
-                        }
-                    }
-                    let (child_lo, child_hi) = (w.cursor.max(kf), kt.min(w.hi));
-                    if kt >= w.hi {
-                        w.done = true;
-                    } else {
-                        w.cursor = kt + 1;
-                    }
-                    if !q.skip_children {
-                        stack.push(Walk::new(self, k, child_lo, child_hi));
-                    }
-                }
-                None => {
-                    let w = stack.pop().expect("stack is not empty");
-                    if !w.done {
-                        if let Some(x) = self.own_free(w.node, w.cursor, w.hi, q, ex, top) {
-                            return Some(x);
-                        }
-                    }
-                }
-            }
-        }
-        None
+        self.walk_own_gaps(
+            n,
+            lo,
+            hi,
+            |_| !q.skip_children,
+            |node, a, b| self.own_free(node, a, b, q, ex, top),
+        )
     }
 
     /// First address in `lo..=hi` that node `n` owns free (no child lies in `lo..=hi`).

@@ -548,6 +548,70 @@ impl<A: Addr> Space<A> {
         Ok(removed.len())
     }
 
+    /// Walks `lo..=hi` of node `n` depth-first in address order. `visit(node, a, b)` is called
+    /// for each stretch `a..=b` that `node` owns itself (between its children); children for
+    /// which `descend` says yes are walked in turn, others skipped. Stops at the first `Some`.
+    /// Uses an explicit stack: nesting depth is unbounded (ranges need not be prefixes).
+    pub(crate) fn walk_own_gaps<R>(
+        &self,
+        n: u32,
+        lo: u128,
+        hi: u128,
+        descend: impl Fn(u32) -> bool,
+        mut visit: impl FnMut(u32, u128, u128) -> Option<R>,
+    ) -> Option<R> {
+        struct Level {
+            node: u32,
+            /// Position of the next child to visit.
+            next: usize,
+            /// First address of the node not yet visited.
+            cursor: u128,
+            hi: u128,
+            /// A child reached `hi`: nothing of the node itself remains after it.
+            done: bool,
+        }
+        let level = |node: u32, lo: u128, hi: u128| Level {
+            node,
+            next: self.first_kid_ending_at_or_after(node, lo),
+            cursor: lo,
+            hi,
+            done: false,
+        };
+        let mut stack = vec![level(n, lo, hi)];
+        while let Some(top) = stack.last_mut() {
+            let kid = self.kids_of(top.node).get(top.next).copied();
+            match kid.filter(|&k| self.bounds(k).0 <= top.hi) {
+                Some(k) => {
+                    top.next += 1;
+                    let (kf, kt) = self.bounds(k);
+                    if top.cursor < kf {
+                        if let Some(r) = visit(top.node, top.cursor, kf - 1) {
+                            return Some(r);
+                        }
+                    }
+                    let (child_lo, child_hi) = (top.cursor.max(kf), kt.min(top.hi));
+                    if kt >= top.hi {
+                        top.done = true;
+                    } else {
+                        top.cursor = kt + 1;
+                    }
+                    if descend(k) {
+                        stack.push(level(k, child_lo, child_hi));
+                    }
+                }
+                None => {
+                    let top = stack.pop().expect("stack is not empty");
+                    if !top.done {
+                        if let Some(r) = visit(top.node, top.cursor, top.hi) {
+                            return Some(r);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
     /// Nodes of the subtree under `n` (itself first), pre-order.
     pub(crate) fn subtree_nodes(&self, n: u32) -> Vec<u32> {
         let mut out = Vec::new();

@@ -2,7 +2,6 @@
 
 use crate::addr::{Addr, AddrCount};
 use crate::error::IndexError;
-use crate::free::Walk;
 use crate::space::{RangeId, Space};
 
 /// How much of a range is used, computed in O(children) from maintained counts.
@@ -199,48 +198,27 @@ impl<A: Addr> Space<A> {
     }
 
     /// Appends used addresses of the subtree of `n` in `lo..=hi`, in address order, until
-    /// `limit` (explicit stack: nesting depth is unbounded).
+    /// `limit`.
     fn collect_used(&self, n: u32, lo: u128, hi: u128, out: &mut Vec<A>, limit: usize) {
-        let own = |out: &mut Vec<A>, n: u32, a: u128, b: u128| match self.own_set(n) {
-            Some(s) => s.for_each_in(a, b, |x| {
-                out.push(A::from_u128(x));
-                out.len() < limit
-            }),
-            None => true,
-        };
         let (nf, nt) = self.bounds(n);
         let (lo, hi) = (lo.max(nf), hi.min(nt));
         if lo > hi {
             return;
         }
-        let mut stack = vec![Walk::new(self, n, lo, hi)];
-        while let Some(w) = stack.last_mut() {
-            let kid = self.kids_of(w.node).get(w.next).copied();
-            match kid.filter(|&k| self.bounds(k).0 <= w.hi) {
-                Some(k) => {
-                    w.next += 1;
-                    let (kf, kt) = self.bounds(k);
-                    if w.cursor < kf && !own(out, w.node, w.cursor, kf - 1) {
-                        return;
-                    }
-                    let (child_lo, child_hi) = (w.cursor.max(kf), kt.min(w.hi));
-                    if kt >= w.hi {
-                        w.done = true;
-                    } else {
-                        w.cursor = kt + 1;
-                    }
-                    if self.subtree_used(k) > 0 {
-                        stack.push(Walk::new(self, k, child_lo, child_hi));
-                    }
-                }
-                None => {
-                    let w = stack.pop().expect("stack is not empty");
-                    if !w.done && !own(out, w.node, w.cursor, w.hi) {
-                        return;
-                    }
-                }
-            }
-        }
+        self.walk_own_gaps(
+            n,
+            lo,
+            hi,
+            |k| self.subtree_used(k) > 0,
+            |node, a, b| {
+                let set = self.own_set(node)?;
+                let more = set.for_each_in(a, b, |x| {
+                    out.push(A::from_u128(x));
+                    out.len() < limit
+                });
+                (!more).then_some(())
+            },
+        );
     }
 
     /// Size, used addresses, and addresses in sub-ranges of a range. O(children).

@@ -47,6 +47,16 @@ fn ops(base: u128, window: u128) -> impl Strategy<Value = Vec<Op>> {
     ops_strided(base, window, 1)
 }
 
+/// Bounds of ranges by id, widened to `u128`.
+fn bounds_of<A: Addr>(s: &Space<A>, ids: impl IntoIterator<Item = RangeId>) -> Vec<(u128, u128)> {
+    ids.into_iter()
+        .map(|k| {
+            let i = s.get(k).unwrap();
+            (i.from.to_u128(), i.to.to_u128())
+        })
+        .collect()
+}
+
 fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
     let mut s = Space::<A>::new();
     let mut m = Model::default();
@@ -304,22 +314,8 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
     for (&r, &id) in &ids {
         assert_eq!(s.find(a(r.0), a(r.1)), Some(id));
         let info = s.get(id).unwrap();
-        assert_eq!(
-            info.parent.map(|p| {
-                let i = s.get(p).unwrap();
-                (i.from.to_u128(), i.to.to_u128())
-            }),
-            m.parent(r)
-        );
-        let kids: Vec<(u128, u128)> = s
-            .children(Some(id), None, usize::MAX)
-            .unwrap()
-            .into_iter()
-            .map(|k| {
-                let i = s.get(k).unwrap();
-                (i.from.to_u128(), i.to.to_u128())
-            })
-            .collect();
+        assert_eq!(bounds_of(&s, info.parent).first().copied(), m.parent(r));
+        let kids = bounds_of(&s, s.children(Some(id), None, usize::MAX).unwrap());
         assert_eq!(kids, m.children(Some(r)));
         let u = s.utilization(id).unwrap();
         assert_eq!(u.used, m.used.range(r.0..=r.1).count() as u64);
@@ -334,15 +330,7 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
                 .count()
         );
     }
-    let top: Vec<(u128, u128)> = s
-        .children(None, None, usize::MAX)
-        .unwrap()
-        .into_iter()
-        .map(|k| {
-            let i = s.get(k).unwrap();
-            (i.from.to_u128(), i.to.to_u128())
-        })
-        .collect();
+    let top = bounds_of(&s, s.children(None, None, usize::MAX).unwrap());
     assert_eq!(top, m.children(None));
     // Snapshot round trip keeps everything.
     let back = Space::<A>::from_snapshot(&s.to_snapshot()).unwrap();
