@@ -1,12 +1,11 @@
 //! `ipam-bench index`: the index against the best alternatives, in one process.
 
 use std::hint::black_box;
-use std::time::Instant;
 
 use anyhow::{ensure, Result};
 use ipam_benches::data::{self, Rng};
 use ipam_benches::report::Report;
-use ipam_benches::timing::{median_ns_per_op, median_time};
+use ipam_benches::timing::{median_ns_per_op, median_time, median_time_with_setup};
 use ipam_index::{BlockSize, FreeQuery, Space, Start};
 use prefix_trie::PrefixMap;
 use roaring::RoaringBitmap;
@@ -363,19 +362,22 @@ fn bulk_and_snapshot(r: &mut Report, sc: &Scale) -> Result<()> {
         .map(|o| net + o)
         .take(sc.marks)
         .collect();
-    let mut timed = Vec::new();
-    for _ in 0..rounds.min(5) {
-        let mut s = Space::<u32>::new();
-        s.insert(net, net + span - 1)?;
-        let t = Instant::now();
-        let n = s.mark_used_sorted(&dense)?;
-        timed.push(t.elapsed());
-        ensure!(n == dense.len() as u64, "bulk marking lost addresses");
-    }
-    timed.sort_unstable();
+    let t = median_time_with_setup(
+        rounds.min(5),
+        || -> Result<Space<u32>> {
+            let mut s = Space::<u32>::new();
+            s.insert(net, net + span - 1)?;
+            Ok(s)
+        },
+        |mut s| {
+            let n = s.mark_used_sorted(&dense)?;
+            ensure!(n == dense.len() as u64, "bulk marking lost addresses");
+            Ok(())
+        },
+    )?;
     r.add(
         "mark_1m_used_bulk_one_range_ms",
-        timed[timed.len() / 2].as_secs_f64() * 1e3,
+        t.as_secs_f64() * 1e3,
         "ms",
     );
 
@@ -389,19 +391,22 @@ fn bulk_and_snapshot(r: &mut Report, sc: &Scale) -> Result<()> {
         .collect();
     addrs.sort_unstable();
     addrs.dedup();
-    let mut timed = Vec::new();
-    for _ in 0..rounds.min(5) {
-        let mut s = space.clone();
-        s.prepare_lookups();
-        let t = Instant::now();
-        let n = s.mark_used_sorted(&addrs)?;
-        timed.push(t.elapsed());
-        ensure!(n == addrs.len() as u64, "bulk marking lost addresses");
-    }
-    timed.sort_unstable();
+    let t = median_time_with_setup(
+        rounds.min(5),
+        || -> Result<Space<u32>> {
+            let s = space.clone();
+            s.prepare_lookups();
+            Ok(s)
+        },
+        |mut s| {
+            let n = s.mark_used_sorted(&addrs)?;
+            ensure!(n == addrs.len() as u64, "bulk marking lost addresses");
+            Ok(())
+        },
+    )?;
     r.add(
         "mark_1m_used_bulk_scattered_over_1m_ranges_ms",
-        timed[timed.len() / 2].as_secs_f64() * 1e3,
+        t.as_secs_f64() * 1e3,
         "ms",
     );
 
