@@ -1,0 +1,689 @@
+//! The engine: one writer thread with group commit, concurrent readers, and start-up.
+//!
+//! Concurrency rules (see `engine/DESIGN.md`):
+//! - Only the writer thread changes the state, holding the write lock while it applies one
+//!   batch of transactions; it releases the lock before the batch's group commit.
+//! - Readers take the read lock, note the sequence number of the last applied change, release
+//!   the lock and wait until that change is committed before answering, so no answer shows
+//!   state that is not durable. The wait is at most one group commit.
+//! - A failed commit poisons the engine: every later write and every read that would show the
+//!   uncommitted batch fails with [`EngineError::Poisoned`].
+
+use std::path::PathBuf;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, RwLockReadGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use blake2::{Blake2b, Digest};
+
+use crate::apply::{bootstrap, Tx};
+use crate::command::{Command, Transaction, TxnResult};
+use crate::error::EngineError;
+use crate::model::{Id, Millis, ObjKey, SYSTEM_USER};
+use crate::snapshot::{self, SnapshotSource};
+use crate::state::State;
+use crate::store::{Change, CommitBatch, HistoryQuery, IdempotencyEntry, Store, StoreReader};
+use crate::view::View;
+
+/// How expensive password hashes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PasswordCost {
+    /// argon2id with the recommended parameters (19 MiB, 2 passes).
+    Standard,
+    /// argon2id with minimal memory: for tests only.
+    InsecureFast,
+}
+
+/// Engine settings.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Directory for snapshots; `None` keeps none (every start loads the whole database).
+    pub snapshot_dir: Option<PathBuf>,
+    /// Write a snapshot in the background after this many changes (`None`: only on request).
+    pub snapshot_every: Option<u64>,
+    /// The administrator's password on the first start of an empty database; `None`
+    /// generates one and reports it in [`OpenReport::admin_password`].
+    pub admin_password: Option<String>,
+    /// How long idempotency keys are remembered (default 24 hours).
+    pub idempotency_ttl: Duration,
+    /// Most transactions one group commit takes.
+    pub max_batch: usize,
+    /// Password hashing cost.
+    pub password_cost: PasswordCost,
+    /// The time source, in milliseconds since the epoch (tests move it by hand).
+    pub clock: Arc<dyn Fn() -> Millis + Send + Sync>,
+}
+
+impl std::fmt::Debug for EngineConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EngineConfig")
+            .field("snapshot_dir", &self.snapshot_dir)
+            .field("snapshot_every", &self.snapshot_every)
+            .field("idempotency_ttl", &self.idempotency_ttl)
+            .field("max_batch", &self.max_batch)
+            .field("password_cost", &self.password_cost)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            snapshot_dir: None,
+            snapshot_every: Some(1_000_000),
+            admin_password: None,
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            max_batch: 4096,
+            password_cost: PasswordCost::Standard,
+            clock: Arc::new(system_millis),
+        }
+    }
+}
+
+/// The current time in milliseconds since the epoch.
+pub fn system_millis() -> Millis {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Millis)
+}
+
+/// Where start-up found its state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LoadSource {
+    /// An empty database, initialized now.
+    Empty,
+    /// A snapshot file, then the changes after it.
+    Snapshot {
+        /// The file.
+        path: PathBuf,
+        /// The last change it contained.
+        seq: u64,
+    },
+    /// The object tables of the database.
+    Database,
+}
+
+/// What start-up did.
+#[derive(Clone, Debug)]
+pub struct OpenReport {
+    /// Where the state came from.
+    pub source: LoadSource,
+    /// Changes replayed from the log after the snapshot.
+    pub replayed: u64,
+    /// Snapshots that were found unusable, with the reason.
+    pub rejected_snapshots: Vec<(PathBuf, String)>,
+    /// Generated password of the `administrator` account created on this start (only when
+    /// the database was empty and no password was configured). Shown once.
+    pub admin_password: Option<String>,
+    /// Time from open to ready.
+    pub elapsed: Duration,
+}
+
+struct Pending {
+    txn: Transaction,
+    hash: [u8; 32],
+    reply: Option<SyncSender<Result<TxnResult, EngineError>>>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) state: RwLock<State>,
+    committed: Mutex<u64>,
+    committed_cv: Condvar,
+    poison: OnceLock<String>,
+    reader: Mutex<Box<dyn StoreReader>>,
+    config: EngineConfig,
+    hash_password: Box<dyn Fn(&str) -> String + Send + Sync>,
+    snapshot_lock: Mutex<()>,
+    last_snapshot_seq: Mutex<u64>,
+}
+
+impl Shared {
+    fn set_committed(&self, seq: u64) {
+        *self.committed.lock().expect("committed lock") = seq;
+        self.committed_cv.notify_all();
+    }
+
+    fn poison(&self, reason: String) {
+        let _ = self.poison.set(reason);
+        self.committed_cv.notify_all();
+    }
+
+    fn poisoned(&self) -> Option<EngineError> {
+        self.poison
+            .get()
+            .map(|r| EngineError::Poisoned { reason: r.clone() })
+    }
+
+    /// Waits until change `seq` is committed.
+    pub(crate) fn wait_committed(&self, seq: u64) -> Result<(), EngineError> {
+        let mut c = self.committed.lock().expect("committed lock");
+        while *c < seq {
+            if let Some(e) = self.poisoned() {
+                return Err(e);
+            }
+            c = self.committed_cv.wait(c).expect("committed lock");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The engine. Cheap to share behind an `Arc`; every method takes `&self`.
+pub struct Engine {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<SyncSender<Pending>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    snapshotter: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+fn password_hasher(cost: PasswordCost) -> Box<dyn Fn(&str) -> String + Send + Sync> {
+    Box::new(move |pw: &str| {
+        let params = match cost {
+            PasswordCost::Standard => argon2::Params::default(),
+            PasswordCost::InsecureFast => {
+                argon2::Params::new(64, 1, 1, None).expect("valid argon2 parameters")
+            }
+        };
+        let a = Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let salt =
+            SaltString::encode_b64(&random_bytes::<16>()).expect("16 bytes make a valid salt");
+        a.hash_password(pw.as_bytes(), &salt)
+            .expect("argon2id hashing with valid parameters cannot fail")
+            .to_string()
+    })
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut b = [0u8; N];
+    getrandom::getrandom(&mut b).expect("the operating system's random source works");
+    b
+}
+
+fn generate_password() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789";
+    random_bytes::<20>()
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// Hash of what a transaction asks for, to tell a true repeat from a reused key.
+fn content_hash(t: &Transaction) -> [u8; 32] {
+    let mut h = Blake2b::<blake2::digest::consts::U32>::new();
+    h.update(t.user.to_le_bytes());
+    h.update((t.comment.len() as u64).to_le_bytes());
+    h.update(t.comment.as_bytes());
+    h.update(serde_json::to_vec(&t.commands).expect("commands serialize"));
+    h.finalize().into()
+}
+
+impl Engine {
+    /// Opens the engine on a store: loads the newest usable snapshot (or the whole
+    /// database), replays the changes after it, creates the administrator on an empty
+    /// database, and starts the writer.
+    pub fn open(
+        mut store: Box<dyn Store>,
+        config: EngineConfig,
+    ) -> Result<(Engine, OpenReport), EngineError> {
+        let t0 = Instant::now();
+        let meta = store.meta()?;
+        let mut rejected = Vec::new();
+        let (mut state, source) = match snapshot::load_newest(
+            config.snapshot_dir.as_deref(),
+            meta.last_seq,
+            &mut rejected,
+        ) {
+            Some((st, SnapshotSource { path, seq })) => (st, LoadSource::Snapshot { path, seq }),
+            None if meta.last_seq == 0 => (State::new(), LoadSource::Empty),
+            None => (snapshot::load_store(&mut *store)?, LoadSource::Database),
+        };
+        state.next_id = state.next_id.max(meta.next_id);
+        let from = state.applied_seq;
+        snapshot::replay(&mut state, &mut *store, from)?;
+        let replayed = state.applied_seq - from;
+        let now = (config.clock)();
+        let ttl = config.idempotency_ttl.as_millis() as Millis;
+        for e in store.idempotency_keys(now - ttl)? {
+            state.idempotency.insert(e.key.clone(), e);
+        }
+        for s in state.spaces.values() {
+            s.idx.prepare_lookups();
+        }
+        let hash_password = password_hasher(config.password_cost);
+        let mut admin_password = None;
+        if state.applied_seq == 0 {
+            let pw = match &config.admin_password {
+                Some(p) => p.clone(),
+                None => {
+                    let p = generate_password();
+                    admin_password = Some(p.clone());
+                    p
+                }
+            };
+            let hash = hash_password(&pw);
+            let mut tx = Tx {
+                st: &mut state,
+                actor: crate::state::State::new().actor(SYSTEM_USER)?,
+                comment: "initial setup".into(),
+                user_name: "system".into(),
+                now,
+                changes: Vec::new(),
+                seed: 0,
+                hash_password: &*hash_password,
+            };
+            bootstrap(&mut tx, hash)?;
+            let changes = std::mem::take(&mut tx.changes);
+            let next_id = state.next_id;
+            store.commit(&CommitBatch {
+                changes: &changes,
+                next_id,
+                idempotency: &[],
+                forget_idempotency_before: None,
+            })?;
+        }
+        let committed = state.applied_seq;
+        let reader = store.reader()?;
+        let shared = Arc::new(Shared {
+            state: RwLock::new(state),
+            committed: Mutex::new(committed),
+            committed_cv: Condvar::new(),
+            poison: OnceLock::new(),
+            reader: Mutex::new(reader),
+            config: config.clone(),
+            hash_password,
+            snapshot_lock: Mutex::new(()),
+            last_snapshot_seq: Mutex::new(match &source {
+                LoadSource::Snapshot { seq, .. } => *seq,
+                _ => 0,
+            }),
+        });
+        let (tx, rx) = mpsc::sync_channel::<Pending>(config.max_batch * 4);
+        let w = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("ipam-writer".into())
+            .spawn(move || writer_loop(&w, store, &rx))
+            .expect("spawning the writer thread");
+        let engine = Engine {
+            shared,
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            snapshotter: Mutex::new(None),
+        };
+        engine.start_snapshotter();
+        let report = OpenReport {
+            source,
+            replayed,
+            rejected_snapshots: rejected,
+            admin_password,
+            elapsed: t0.elapsed(),
+        };
+        Ok((engine, report))
+    }
+
+    /// Applies a transaction all-or-nothing and returns once it is durable.
+    ///
+    /// Errors: the failing command's error wrapped in [`EngineError::Command`] (nothing was
+    /// changed), [`EngineError::IdempotencyConflict`], [`EngineError::Poisoned`] after a store
+    /// failure, [`EngineError::ShuttingDown`].
+    pub fn submit(&self, txn: Transaction) -> Result<TxnResult, EngineError> {
+        if let Some(e) = self.shared.poisoned() {
+            return Err(e);
+        }
+        if txn
+            .commands
+            .iter()
+            .any(|c| matches!(c, Command::ExpireHolds))
+        {
+            return Err(EngineError::invalid(
+                "commands",
+                "ExpireHolds is sent by the engine itself",
+            ));
+        }
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        let p = Pending {
+            hash: content_hash(&txn),
+            txn,
+            reply: Some(rtx),
+        };
+        let sender = self
+            .tx
+            .lock()
+            .expect("sender lock")
+            .clone()
+            .ok_or(EngineError::ShuttingDown)?;
+        sender.send(p).map_err(|_| EngineError::ShuttingDown)?;
+        rrx.recv()
+            .map_err(|_| self.shared.poisoned().unwrap_or(EngineError::ShuttingDown))?
+    }
+
+    /// Runs a read against a consistent view as `user`, and answers once everything it saw
+    /// is durable. The view checks the user's permissions on every object it returns.
+    pub fn read<R>(
+        &self,
+        user: Id,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
+    ) -> Result<R, EngineError> {
+        let (r, seq) = {
+            let st = self.shared.read_state();
+            let view = View::new(&st, st.actor(user)?);
+            (f(&view)?, st.applied_seq)
+        };
+        self.shared.wait_committed(seq)?;
+        Ok(r)
+    }
+
+    /// Checks a login name and password; answers the user's id.
+    pub fn authenticate(&self, name: &str, password: &str) -> Result<Id, EngineError> {
+        let (id, hash) = {
+            let st = self.shared.read_state();
+            let u = st
+                .users
+                .values()
+                .find(|u| u.name.eq_ignore_ascii_case(name.trim()));
+            match u {
+                Some(u) => (u.id, u.password_hash.clone()),
+                None => return Err(EngineError::BadCredentials),
+            }
+        };
+        let parsed = PasswordHash::new(&hash).map_err(|_| EngineError::BadCredentials)?;
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .map_err(|_| EngineError::BadCredentials)?;
+        Ok(id)
+    }
+
+    /// History of the change log, newest first, with the total count. Without an object in
+    /// the query it needs the Administer permission; with one, Read on that object.
+    pub fn history(&self, user: Id, q: &HistoryQuery) -> Result<(Vec<Change>, u64), EngineError> {
+        {
+            let st = self.shared.read_state();
+            let actor = st.actor(user)?;
+            match &q.key {
+                Some(k) => st.check(&actor, crate::model::Permission::Read, Some(k))?,
+                None => st.check(&actor, crate::model::Permission::Administer, None)?,
+            }
+        }
+        let mut r = self.shared.reader.lock().expect("reader lock");
+        Ok(r.history(q)?)
+    }
+
+    /// Sequence number of the last committed change.
+    pub fn committed_seq(&self) -> u64 {
+        *self.shared.committed.lock().expect("committed lock")
+    }
+
+    /// Writes a snapshot now (when a snapshot directory is configured) and answers its path.
+    pub fn snapshot_now(&self) -> Result<Option<PathBuf>, EngineError> {
+        snapshot::write_now(&self.shared)
+    }
+
+    /// Stops the writer after the transactions already queued, and waits for it.
+    pub fn shutdown(&self) {
+        self.tx.lock().expect("sender lock").take();
+        if let Some(h) = self.writer.lock().expect("writer lock").take() {
+            let _ = h.join();
+        }
+        if let Some(h) = self.snapshotter.lock().expect("snapshot lock").take() {
+            let _ = h.join();
+        }
+    }
+
+    fn start_snapshotter(&self) {
+        let Some(every) = self.shared.config.snapshot_every else {
+            return;
+        };
+        if self.shared.config.snapshot_dir.is_none() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.shared);
+        let h = std::thread::Builder::new()
+            .name("ipam-snapshot".into())
+            .spawn(move || loop {
+                std::thread::sleep(Duration::from_millis(500));
+                let Some(shared) = weak.upgrade() else { return };
+                if shared.poison.get().is_some() {
+                    return;
+                }
+                let committed = *shared.committed.lock().expect("committed lock");
+                let last = *shared.last_snapshot_seq.lock().expect("snapshot seq lock");
+                if committed.saturating_sub(last) >= every {
+                    let _ = snapshot::write_now(&shared);
+                }
+                if Arc::strong_count(&shared) <= 1 {
+                    return;
+                }
+            })
+            .expect("spawning the snapshot thread");
+        *self.snapshotter.lock().expect("snapshot lock") = Some(h);
+    }
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl Shared {
+    pub(crate) fn snapshot_guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.snapshot_lock.lock().expect("snapshot lock")
+    }
+
+    pub(crate) fn config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    pub(crate) fn note_snapshot(&self, seq: u64) {
+        let mut s = self.last_snapshot_seq.lock().expect("snapshot seq lock");
+        *s = (*s).max(seq);
+    }
+}
+
+fn writer_loop(shared: &Shared, mut store: Box<dyn Store>, rx: &Receiver<Pending>) {
+    let mut seed = u64::from_le_bytes(random_bytes::<8>());
+    let ttl = shared.config.idempotency_ttl.as_millis() as Millis;
+    let mut last_purge = Instant::now();
+    loop {
+        let now = (shared.config.clock)();
+        let next_hold = shared.read_state().holds.first().map(|h| h.0);
+        let wait = match next_hold {
+            Some(t) if t <= now => Duration::ZERO,
+            Some(t) => Duration::from_millis((t - now).min(1000) as u64),
+            None => Duration::from_secs(1),
+        };
+        let mut batch = Vec::new();
+        match rx.recv_timeout(wait) {
+            Ok(p) => batch.push(p),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        while batch.len() < shared.config.max_batch {
+            match rx.try_recv() {
+                Ok(p) => batch.push(p),
+                Err(_) => break,
+            }
+        }
+        let now = (shared.config.clock)();
+        if next_hold.is_some_and(|t| t <= now) {
+            let txn = Transaction {
+                user: SYSTEM_USER,
+                comment: "hold expired".into(),
+                idempotency_key: None,
+                commands: vec![Command::ExpireHolds],
+            };
+            batch.push(Pending {
+                hash: [0; 32],
+                txn,
+                reply: None,
+            });
+        }
+        let forget = (last_purge.elapsed() > Duration::from_secs(60)).then(|| {
+            last_purge = Instant::now();
+            now - ttl
+        });
+        if batch.is_empty() && forget.is_none() {
+            continue;
+        }
+        seed = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        if shared.poisoned().is_some() {
+            for p in batch {
+                if let Some(r) = p.reply {
+                    let _ = r.send(Err(shared.poisoned().expect("poisoned")));
+                }
+            }
+            continue;
+        }
+        process_batch(shared, &mut *store, batch, now, seed, forget);
+    }
+}
+
+fn process_batch(
+    shared: &Shared,
+    store: &mut dyn Store,
+    batch: Vec<Pending>,
+    now: Millis,
+    seed: u64,
+    forget: Option<Millis>,
+) {
+    let mut replies = Vec::with_capacity(batch.len());
+    let mut changes: Vec<Change> = Vec::new();
+    let mut idem = Vec::new();
+    let next_id;
+    let applied;
+    {
+        let mut st = shared.state.write().unwrap_or_else(|p| p.into_inner());
+        if let Some(before) = forget {
+            st.idempotency.retain(|_, e| e.time >= before);
+        }
+        let mut spaces_touched = std::collections::BTreeSet::new();
+        for (n, p) in batch.into_iter().enumerate() {
+            let result = apply_one(
+                shared,
+                &mut st,
+                &p,
+                now,
+                seed.wrapping_add(n as u64),
+                &mut changes,
+                &mut idem,
+                &mut spaces_touched,
+            );
+            replies.push((p.reply, result));
+        }
+        for s in spaces_touched {
+            if let Some(s) = st.spaces.get(&s) {
+                s.idx.prepare_lookups();
+            }
+        }
+        next_id = st.next_id;
+        applied = st.applied_seq;
+    }
+    if !changes.is_empty() || !idem.is_empty() || forget.is_some() {
+        let b = CommitBatch {
+            changes: &changes,
+            next_id,
+            idempotency: &idem,
+            forget_idempotency_before: forget,
+        };
+        if let Err(e) = store.commit(&b) {
+            shared.poison(e.to_string());
+            for (reply, _) in replies {
+                if let Some(r) = reply {
+                    let _ = r.send(Err(shared.poisoned().expect("just poisoned")));
+                }
+            }
+            return;
+        }
+    }
+    shared.set_committed(applied);
+    for (reply, result) in replies {
+        if let Some(r) = reply {
+            let _ = r.send(result);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn apply_one(
+    shared: &Shared,
+    st: &mut State,
+    p: &Pending,
+    now: Millis,
+    seed: u64,
+    changes: &mut Vec<Change>,
+    idem: &mut Vec<IdempotencyEntry>,
+    spaces_touched: &mut std::collections::BTreeSet<Id>,
+) -> Result<TxnResult, EngineError> {
+    if let Some(key) = &p.txn.idempotency_key {
+        if let Some(e) = st.idempotency.get(key) {
+            if e.hash != p.hash {
+                return Err(EngineError::IdempotencyConflict { key: key.clone() });
+            }
+            let mut r: TxnResult = serde_json::from_str(&e.result)
+                .map_err(|e| EngineError::invalid("idempotency record", e.to_string()))?;
+            r.replayed = true;
+            return Ok(r);
+        }
+    }
+    let actor = st.actor(p.txn.user)?;
+    let user_name: Arc<str> = actor.name.as_str().into();
+    let mut tx = Tx {
+        st,
+        actor,
+        comment: p.txn.comment.as_str().into(),
+        user_name,
+        now,
+        changes: Vec::new(),
+        seed,
+        hash_password: &*shared.hash_password,
+    };
+    let mut outcomes = Vec::with_capacity(p.txn.commands.len());
+    for (index, cmd) in p.txn.commands.iter().enumerate() {
+        match tx.apply(cmd) {
+            Ok(o) => outcomes.push(o),
+            Err(e) => {
+                tx.rollback();
+                return Err(EngineError::Command {
+                    index,
+                    source: Box::new(e),
+                });
+            }
+        }
+    }
+    for c in &tx.changes {
+        if let ObjKey::Range(_) = c.key {
+            if let Some(crate::model::Object::Range(r)) = c.after.as_ref().or(c.before.as_ref()) {
+                spaces_touched.insert(r.space);
+            }
+        }
+    }
+    let result = TxnResult {
+        outcomes,
+        seq: tx.st.applied_seq,
+        time: now,
+        replayed: false,
+    };
+    if let Some(key) = &p.txn.idempotency_key {
+        let e = IdempotencyEntry {
+            key: key.clone(),
+            hash: p.hash,
+            result: serde_json::to_string(&result).expect("results serialize"),
+            time: now,
+        };
+        tx.st.idempotency.insert(key.clone(), e.clone());
+        idem.push(e);
+    }
+    changes.append(&mut tx.changes);
+    Ok(result)
+}

@@ -1,0 +1,41 @@
+//! `ipam-engine`: the heart of Central.
+//!
+//! - **Model** ([`model`]): address spaces, ranges, IPAM records, custom property
+//!   definitions, folders, users, groups, roles and access entries, named as in Micetro.
+//! - **Write path** ([`Engine::submit`]): a [`Transaction`] of [`Command`]s goes to one writer
+//!   thread, which applies a batch of transactions (each all-or-nothing, with access checks
+//!   and validation), writes all their [`Change`]s to the [`Store`] in one database
+//!   transaction (group commit), and only then acknowledges them. Idempotency keys, expiry of
+//!   held addresses and poisoning after an unknown commit outcome live here too.
+//! - **Reads** ([`Engine::read`]): concurrent with the writer against a consistent [`View`];
+//!   an answer waits until everything it shows is durable.
+//! - **Persistence**: the [`Store`] trait (SQLite in `ipam-store-sqlite`, PostgreSQL in
+//!   `ipam-store-postgres`); snapshots of the model and index (rkyv, mmapped) for fast start.
+//!
+//! See `engine/DESIGN.md` for the concurrency rules and the on-disk formats.
+
+mod apply;
+mod command;
+mod engine;
+mod error;
+mod idx;
+mod mmap;
+pub mod model;
+mod snapshot;
+mod state;
+mod store;
+mod view;
+
+pub use apply::DEFAULT_SPACE;
+pub use command::{
+    AllocMode, AllocRequest, BlockRequest, BlockSpec, Command, Membership, NewRange, Outcome,
+    PropertyDefinitionSpec, RangePatch, RecordPatch, Transaction, TxnResult, UserSpec, MAX_ALLOC,
+};
+pub use engine::{system_millis, Engine, EngineConfig, LoadSource, OpenReport, PasswordCost};
+pub use error::{EngineError, StoreError};
+pub use ipam_index::Utilization;
+pub use model::{Id, Millis, ObjKey, ObjType, Object, SYSTEM_USER};
+pub use store::{
+    Change, CommitBatch, EventType, HistoryQuery, IdempotencyEntry, Store, StoreMeta, StoreReader,
+};
+pub use view::{RangeView, View};

@@ -1,0 +1,615 @@
+//! The in-memory model: every object, the index per address space, and the one primitive that
+//! changes them, [`State::put`] (an object's new image, or its removal).
+//!
+//! Commands, replay of the change log and rollback of a failed transaction all go through
+//! `put`, so the model and the index cannot drift apart.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+
+use ipam_index::AnyRangeId;
+
+use crate::error::EngineError;
+use crate::idx::SpaceIndex;
+use crate::model::{
+    AccessList, AddressSpace, Folder, Group, Id, IpamRecord, Millis, ObjKey, ObjType, Object,
+    Permission, Principal, Properties, PropertyDefinition, PropertyType, Range, RecordState, Role,
+    User, SYSTEM_USER,
+};
+use crate::store::IdempotencyEntry;
+
+/// One address space: its object and its index.
+#[derive(Clone, Debug)]
+pub(crate) struct SpaceState {
+    pub(crate) meta: AddressSpace,
+    pub(crate) idx: SpaceIndex,
+}
+
+/// A range and where it sits in its space's index.
+#[derive(Clone, Debug)]
+pub(crate) struct RangeEntry {
+    pub(crate) range: Range,
+    pub(crate) rid: AnyRangeId,
+}
+
+/// The whole model.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct State {
+    pub(crate) spaces: BTreeMap<Id, SpaceState>,
+    pub(crate) ranges: HashMap<Id, RangeEntry>,
+    /// Records that carry more than "Assigned": every other used address is a plain
+    /// `Assigned` record held only as a bit in the index.
+    pub(crate) records: HashMap<(Id, IpAddr), IpamRecord>,
+    /// Held addresses by expiry.
+    pub(crate) holds: BTreeSet<(Millis, Id, IpAddr)>,
+    pub(crate) propdefs: BTreeMap<Id, PropertyDefinition>,
+    pub(crate) folders: BTreeMap<Id, Folder>,
+    pub(crate) users: BTreeMap<Id, User>,
+    pub(crate) groups: BTreeMap<Id, Group>,
+    pub(crate) roles: BTreeMap<Id, Role>,
+    pub(crate) access: HashMap<(ObjType, Id), AccessList>,
+    pub(crate) next_id: Id,
+    /// Sequence number of the last change applied (committed or not).
+    pub(crate) applied_seq: u64,
+    pub(crate) idempotency: HashMap<String, IdempotencyEntry>,
+}
+
+/// Who is acting, resolved once per transaction or read.
+#[derive(Clone, Debug)]
+pub(crate) struct Actor {
+    pub(crate) id: Id,
+    pub(crate) name: String,
+    pub(crate) superuser: bool,
+    pub(crate) principals: Vec<Principal>,
+    pub(crate) global: BTreeSet<Permission>,
+}
+
+fn corrupt(key: &ObjKey, why: impl std::fmt::Display) -> EngineError {
+    EngineError::invalid("object image", format!("{key}: {why}"))
+}
+
+impl State {
+    pub(crate) fn new() -> State {
+        State {
+            next_id: 1,
+            ..State::default()
+        }
+    }
+
+    pub(crate) fn issue_id(&mut self) -> Id {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
+    }
+
+    /// The record of an address: stored, plain assigned (a bit in the index), or blank.
+    pub(crate) fn record(&self, space: Id, addr: IpAddr) -> IpamRecord {
+        if let Some(r) = self.records.get(&(space, addr)) {
+            return r.clone();
+        }
+        let mut r = IpamRecord::free(space, addr);
+        if self.spaces.get(&space).is_some_and(|s| s.idx.is_used(addr)) {
+            r.state = RecordState::Assigned;
+        }
+        r
+    }
+
+    /// The current image of an object, `None` when it does not exist (a blank record).
+    pub(crate) fn get(&self, key: &ObjKey) -> Option<Object> {
+        match *key {
+            ObjKey::AddressSpace(id) => self
+                .spaces
+                .get(&id)
+                .map(|s| Object::AddressSpace(s.meta.clone())),
+            ObjKey::Range(id) => self.ranges.get(&id).map(|e| Object::Range(e.range.clone())),
+            ObjKey::IpamRecord { space, addr } => {
+                let r = self.record(space, addr);
+                (!r.is_blank()).then_some(Object::IpamRecord(r))
+            }
+            ObjKey::PropertyDefinition(id) => self
+                .propdefs
+                .get(&id)
+                .cloned()
+                .map(Object::PropertyDefinition),
+            ObjKey::Folder(id) => self.folders.get(&id).cloned().map(Object::Folder),
+            ObjKey::User(id) => self.users.get(&id).cloned().map(Object::User),
+            ObjKey::Group(id) => self.groups.get(&id).cloned().map(Object::Group),
+            ObjKey::Role(id) => self.roles.get(&id).cloned().map(Object::Role),
+            ObjKey::Access(t, id) => self.access.get(&(t, id)).cloned().map(Object::Access),
+        }
+    }
+
+    /// Sets an object's image (`None` removes it), keeping the index in step. The caller has
+    /// validated the change; errors here come from the index (a range that cannot be placed)
+    /// or from an image that does not fit its key, and leave the state unchanged.
+    pub(crate) fn put(&mut self, key: &ObjKey, image: Option<Object>) -> Result<(), EngineError> {
+        if let Some(obj) = &image {
+            if obj.key() != *key {
+                return Err(corrupt(key, "image belongs to another object"));
+            }
+        }
+        match (key, image) {
+            (ObjKey::AddressSpace(id), Some(Object::AddressSpace(a))) => {
+                match self.spaces.get_mut(id) {
+                    Some(s) => s.meta = a,
+                    None => {
+                        self.spaces.insert(
+                            *id,
+                            SpaceState {
+                                meta: a,
+                                idx: SpaceIndex::default(),
+                            },
+                        );
+                    }
+                }
+            }
+            (ObjKey::AddressSpace(id), None) => {
+                self.spaces.remove(id);
+            }
+            (ObjKey::Range(id), Some(Object::Range(r))) => self.put_range(*id, r)?,
+            (ObjKey::Range(id), None) => {
+                if let Some(e) = self.ranges.get(id) {
+                    let space = self
+                        .spaces
+                        .get_mut(&e.range.space)
+                        .ok_or_else(|| corrupt(key, "its address space is gone"))?;
+                    space.idx.remove(e.rid)?;
+                    self.ranges.remove(id);
+                }
+            }
+            (ObjKey::IpamRecord { space, addr }, img) => {
+                let rec = match img {
+                    Some(Object::IpamRecord(r)) => r,
+                    None => IpamRecord::free(*space, *addr),
+                    Some(_) => return Err(corrupt(key, "not a record")),
+                };
+                self.put_record(rec)?;
+            }
+            (ObjKey::PropertyDefinition(id), img) => {
+                put_map(&mut self.propdefs, *id, img, |o| match o {
+                    Object::PropertyDefinition(d) => Some(d),
+                    _ => None,
+                })
+            }
+            (ObjKey::Folder(id), img) => put_map(&mut self.folders, *id, img, |o| match o {
+                Object::Folder(d) => Some(d),
+                _ => None,
+            }),
+            (ObjKey::User(id), img) => put_map(&mut self.users, *id, img, |o| match o {
+                Object::User(d) => Some(d),
+                _ => None,
+            }),
+            (ObjKey::Group(id), img) => put_map(&mut self.groups, *id, img, |o| match o {
+                Object::Group(d) => Some(d),
+                _ => None,
+            }),
+            (ObjKey::Role(id), img) => put_map(&mut self.roles, *id, img, |o| match o {
+                Object::Role(d) => Some(d),
+                _ => None,
+            }),
+            (ObjKey::Access(t, id), Some(Object::Access(a))) => {
+                self.access.insert((*t, *id), a);
+            }
+            (ObjKey::Access(t, id), None) => {
+                self.access.remove(&(*t, *id));
+            }
+            (_, Some(_)) => return Err(corrupt(key, "image of another type")),
+        }
+        Ok(())
+    }
+
+    fn put_range(&mut self, id: Id, r: Range) -> Result<(), EngineError> {
+        let key = ObjKey::Range(id);
+        if !self.spaces.contains_key(&r.space) {
+            return Err(corrupt(
+                &key,
+                format!("address space {} does not exist", r.space),
+            ));
+        }
+        if let Some(e) = self.ranges.get_mut(&id) {
+            if e.range.space == r.space && e.range.from == r.from && e.range.to == r.to {
+                e.range = r;
+                return Ok(());
+            }
+            // Bounds or space changed: take it out and place it again.
+            let old = e.range.clone();
+            let old_rid = e.rid;
+            self.spaces
+                .get_mut(&old.space)
+                .ok_or_else(|| corrupt(&key, "its address space is gone"))?
+                .idx
+                .remove(old_rid)?;
+            self.ranges.remove(&id);
+            if let Err(err) = self.put_range(id, r) {
+                let rid = self
+                    .spaces
+                    .get_mut(&old.space)
+                    .ok_or_else(|| corrupt(&key, "its address space is gone"))?
+                    .idx
+                    .insert(id, old.from, old.to)?;
+                self.ranges.insert(id, RangeEntry { range: old, rid });
+                return Err(err);
+            }
+            return Ok(());
+        }
+        let space = self
+            .spaces
+            .get_mut(&r.space)
+            .ok_or_else(|| corrupt(&key, "no address space"))?;
+        let rid = space.idx.insert(id, r.from, r.to)?;
+        self.ranges.insert(id, RangeEntry { range: r, rid });
+        Ok(())
+    }
+
+    fn put_record(&mut self, rec: IpamRecord) -> Result<(), EngineError> {
+        let k = (rec.space, rec.addr);
+        let space = self.spaces.get_mut(&rec.space).ok_or_else(|| {
+            corrupt(
+                &ObjKey::IpamRecord {
+                    space: rec.space,
+                    addr: rec.addr,
+                },
+                "no such address space",
+            )
+        })?;
+        space.idx.set_used(rec.addr, rec.state.is_used());
+        if let Some(old) = self.records.get(&k) {
+            if let Some(h) = old.hold {
+                self.holds.remove(&(h.expires, rec.space, rec.addr));
+            }
+        }
+        if let Some(h) = rec.hold {
+            self.holds.insert((h.expires, rec.space, rec.addr));
+        }
+        if rec.is_blank() || rec.is_plain_assigned() {
+            self.records.remove(&k);
+        } else {
+            self.records.insert(k, rec);
+        }
+        Ok(())
+    }
+
+    /// Every object, sorted by key (records: every stored or used address).
+    pub(crate) fn dump(&self) -> Vec<Object> {
+        let mut out: Vec<Object> = Vec::new();
+        out.extend(
+            self.spaces
+                .values()
+                .map(|s| Object::AddressSpace(s.meta.clone())),
+        );
+        out.extend(self.ranges.values().map(|e| Object::Range(e.range.clone())));
+        let mut addrs: BTreeSet<(Id, IpAddr)> = self.records.keys().copied().collect();
+        for (id, s) in &self.spaces {
+            let v4 = s
+                .idx
+                .used_in(IpAddr::from([0u8; 4]), IpAddr::from([255u8; 4]), usize::MAX);
+            let v6 = s.idx.used_in(
+                IpAddr::from([0u8; 16]),
+                IpAddr::from([255u8; 16]),
+                usize::MAX,
+            );
+            for a in v4.into_iter().chain(v6).flatten() {
+                addrs.insert((*id, a));
+            }
+        }
+        out.extend(
+            addrs
+                .into_iter()
+                .map(|(s, a)| Object::IpamRecord(self.record(s, a))),
+        );
+        out.extend(
+            self.propdefs
+                .values()
+                .cloned()
+                .map(Object::PropertyDefinition),
+        );
+        out.extend(self.folders.values().cloned().map(Object::Folder));
+        out.extend(self.users.values().cloned().map(Object::User));
+        out.extend(self.groups.values().cloned().map(Object::Group));
+        out.extend(self.roles.values().cloned().map(Object::Role));
+        out.extend(self.access.values().cloned().map(Object::Access));
+        out.sort_by_key(Object::key);
+        out
+    }
+
+    // ---- access ----
+
+    /// Resolves a user into the principals and global permissions it acts with.
+    pub(crate) fn actor(&self, user: Id) -> Result<Actor, EngineError> {
+        if user == SYSTEM_USER {
+            return Ok(Actor {
+                id: SYSTEM_USER,
+                name: "system".into(),
+                superuser: true,
+                principals: Vec::new(),
+                global: Permission::ALL.into_iter().collect(),
+            });
+        }
+        let u = self
+            .users
+            .get(&user)
+            .ok_or_else(|| EngineError::NotFound(format!("user {user}")))?;
+        let mut principals = vec![Principal::User(user)];
+        let mut roles: BTreeSet<Id> = u.roles.clone();
+        for g in self.groups.values().filter(|g| g.users.contains(&user)) {
+            principals.push(Principal::Group(g.id));
+            roles.extend(g.roles.iter().copied());
+        }
+        let mut global = BTreeSet::new();
+        let mut superuser = false;
+        for r in roles.iter().filter_map(|r| self.roles.get(r)) {
+            principals.push(Principal::Role(r.id));
+            global.extend(r.permissions.iter().copied());
+            superuser |= r.superuser;
+        }
+        Ok(Actor {
+            id: user,
+            name: u.name.clone(),
+            superuser,
+            principals,
+            global,
+        })
+    }
+
+    /// The objects whose access entries apply to `key`, nearest first.
+    pub(crate) fn chain(&self, key: &ObjKey) -> Vec<(ObjType, Id)> {
+        let mut out = Vec::new();
+        match *key {
+            ObjKey::Range(id) => {
+                if let Some(e) = self.ranges.get(&id) {
+                    out.push((ObjType::Range, id));
+                    if let Some(s) = self.spaces.get(&e.range.space) {
+                        out.extend(
+                            s.idx
+                                .ancestors(e.rid)
+                                .into_iter()
+                                .map(|a| (ObjType::Range, a)),
+                        );
+                    }
+                    out.push((ObjType::AddressSpace, e.range.space));
+                }
+            }
+            ObjKey::IpamRecord { space, addr } => {
+                if let Some(s) = self.spaces.get(&space) {
+                    if let Some(d) = s.idx.deepest(addr) {
+                        return self.chain(&ObjKey::Range(d));
+                    }
+                }
+                out.push((ObjType::AddressSpace, space));
+            }
+            ObjKey::Access(t, id) => {
+                if let Some(k) = ObjKey::of(t, id) {
+                    return self.chain(&k);
+                }
+            }
+            ref other => {
+                if let Some(id) = other.id() {
+                    out.push((other.obj_type(), id));
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether `actor` has `perm` on `key`.
+    pub(crate) fn can(&self, actor: &Actor, perm: Permission, key: Option<&ObjKey>) -> bool {
+        if actor.superuser {
+            return true;
+        }
+        if let Some(key) = key {
+            for link in self.chain(key) {
+                let Some(list) = self.access.get(&link) else {
+                    continue;
+                };
+                let (mut allow, mut deny) = (false, false);
+                for e in list
+                    .entries
+                    .iter()
+                    .filter(|e| actor.principals.contains(&e.principal))
+                {
+                    allow |= e.allow.contains(&perm);
+                    deny |= e.deny.contains(&perm);
+                }
+                if deny {
+                    return false;
+                }
+                if allow {
+                    return true;
+                }
+            }
+        }
+        actor.global.contains(&perm)
+    }
+
+    /// `Ok` when `actor` has `perm` on `key` (`None`: a global permission).
+    pub(crate) fn check(
+        &self,
+        actor: &Actor,
+        perm: Permission,
+        key: Option<&ObjKey>,
+    ) -> Result<(), EngineError> {
+        if self.can(actor, perm, key) {
+            return Ok(());
+        }
+        Err(EngineError::AccessDenied {
+            user: actor.name.clone(),
+            permission: perm,
+            object: key.map_or_else(|| "anything".to_string(), ObjKey::to_ref),
+        })
+    }
+
+    /// Whether some user can still administer everything.
+    pub(crate) fn has_superuser(&self) -> bool {
+        let super_roles: BTreeSet<Id> = self
+            .roles
+            .values()
+            .filter(|r| r.superuser)
+            .map(|r| r.id)
+            .collect();
+        self.users
+            .values()
+            .any(|u| u.roles.iter().any(|r| super_roles.contains(r)))
+            || self
+                .groups
+                .values()
+                .any(|g| !g.users.is_empty() && g.roles.iter().any(|r| super_roles.contains(r)))
+    }
+
+    // ---- custom properties ----
+
+    /// Applies `patch` to `current` for an object of type `kind`, checking names and types.
+    /// `creating` fills defaults and requires mandatory properties.
+    pub(crate) fn merge_properties(
+        &self,
+        kind: ObjType,
+        current: &Properties,
+        patch: &Properties,
+        delete_unspecified: bool,
+        creating: bool,
+    ) -> Result<Properties, EngineError> {
+        let defs: Vec<&PropertyDefinition> = self
+            .propdefs
+            .values()
+            .filter(|d| d.obj_type == kind)
+            .collect();
+        let mut out = if delete_unspecified {
+            Properties::new()
+        } else {
+            current.clone()
+        };
+        for (name, value) in patch {
+            let (canonical, ptype, read_only) =
+                match defs.iter().find(|d| d.name.eq_ignore_ascii_case(name)) {
+                    Some(d) => (d.name.clone(), d.kind, d.read_only),
+                    None => match builtin(kind, name) {
+                        Some(b) => (b.to_string(), PropertyType::String, false),
+                        None => {
+                            return Err(EngineError::Property {
+                                kind,
+                                name: name.clone(),
+                                reason: "no such custom property is defined".into(),
+                            })
+                        }
+                    },
+                };
+            if read_only && !creating && current.get(&canonical) != Some(value) {
+                return Err(EngineError::Property {
+                    kind,
+                    name: canonical,
+                    reason: "it is read-only".into(),
+                });
+            }
+            if value.is_empty() {
+                out.remove(&canonical);
+                continue;
+            }
+            let v = check_value(ptype, value).map_err(|reason| EngineError::Property {
+                kind,
+                name: canonical.clone(),
+                reason,
+            })?;
+            out.insert(canonical, v);
+        }
+        for d in &defs {
+            if !out.contains_key(&d.name) {
+                if creating {
+                    if let Some(dv) = &d.default {
+                        out.insert(d.name.clone(), dv.clone());
+                        continue;
+                    }
+                }
+                if d.mandatory {
+                    return Err(EngineError::Property {
+                        kind,
+                        name: d.name.clone(),
+                        reason: "it is mandatory".into(),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Built-in properties of a type, matched without case: `Title` and `Description` of ranges.
+fn builtin(kind: ObjType, name: &str) -> Option<&'static str> {
+    if kind != ObjType::Range {
+        return None;
+    }
+    ["Title", "Description"]
+        .into_iter()
+        .find(|b| b.eq_ignore_ascii_case(name))
+}
+
+/// Checks a value against its type and returns its stored form.
+pub(crate) fn check_value(t: PropertyType, v: &str) -> Result<String, String> {
+    match t {
+        PropertyType::String => Ok(v.to_string()),
+        PropertyType::Integer => v
+            .trim()
+            .parse::<i64>()
+            .map(|n| n.to_string())
+            .map_err(|_| format!("{v:?} is not an integer")),
+        PropertyType::Boolean => match v.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" => Ok("1".into()),
+            "0" | "false" | "no" => Ok("0".into()),
+            _ => Err(format!("{v:?} is not a boolean (true, false, 1 or 0)")),
+        },
+        PropertyType::IpAddress => v
+            .trim()
+            .parse::<IpAddr>()
+            .map(|a| a.to_string())
+            .map_err(|_| format!("{v:?} is not an IP address")),
+        PropertyType::HexStr => {
+            let s = v.trim();
+            if !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit()) {
+                Ok(s.to_string())
+            } else {
+                Err(format!("{v:?} is not hexadecimal digits"))
+            }
+        }
+        PropertyType::IpOrHostname => {
+            let s = v.trim();
+            if s.parse::<IpAddr>().is_ok() || is_hostname(s) {
+                Ok(s.to_string())
+            } else {
+                Err(format!("{v:?} is neither an IP address nor a host name"))
+            }
+        }
+    }
+}
+
+fn is_hostname(s: &str) -> bool {
+    let s = s.strip_suffix('.').unwrap_or(s);
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
+fn put_map<T>(
+    map: &mut BTreeMap<Id, T>,
+    id: Id,
+    img: Option<Object>,
+    unwrap: impl FnOnce(Object) -> Option<T>,
+) {
+    match img.and_then(unwrap) {
+        Some(v) => {
+            map.insert(id, v);
+        }
+        None => {
+            map.remove(&id);
+        }
+    }
+}
+
+/// Maps index errors in replay to a corrupt-log message.
+pub(crate) fn replay_error(seq: u64, e: EngineError) -> EngineError {
+    EngineError::invalid("change log", format!("change {seq} cannot be applied: {e}"))
+}

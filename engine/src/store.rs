@@ -1,0 +1,140 @@
+//! The `Store` trait: what the engine needs from a database, and the change records it writes.
+//!
+//! A store keeps object tables (the latest image of every object) and the `changes` table
+//! (every change, with before and after images: the replay log and the history). The engine
+//! calls it from one writer thread only; [`Store::reader`] opens a separate handle for history
+//! queries from other threads.
+
+use std::sync::Arc;
+
+use crate::error::StoreError;
+use crate::model::{Id, Millis, ObjKey, Object};
+
+/// One change to one object: the unit of the change log and of history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Sequence number: 1, 2, 3, ... without gaps, in commit order.
+    pub seq: u64,
+    /// When it was applied.
+    pub time: Millis,
+    /// Id of the user who made it ([`crate::SYSTEM_USER`] for the engine itself).
+    pub user_id: Id,
+    /// That user's login name at the time.
+    pub user: Arc<str>,
+    /// The transaction's save comment.
+    pub comment: Arc<str>,
+    /// The object changed.
+    pub key: ObjKey,
+    /// Its image before (`None`: created).
+    pub before: Option<Object>,
+    /// Its image after (`None`: deleted).
+    pub after: Option<Object>,
+}
+
+/// The kind of a history event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventType {
+    /// The object was created.
+    Creation,
+    /// The object was changed.
+    Modification,
+    /// The object was deleted.
+    Deletion,
+}
+
+impl Change {
+    /// Creation, modification or deletion.
+    pub fn event_type(&self) -> EventType {
+        match (&self.before, &self.after) {
+            (None, _) => EventType::Creation,
+            (Some(_), None) => EventType::Deletion,
+            (Some(_), Some(_)) => EventType::Modification,
+        }
+    }
+}
+
+/// A remembered idempotency key with its answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyEntry {
+    /// The key the client sent.
+    pub key: String,
+    /// Hash of the transaction's content (user, comment, commands).
+    pub hash: [u8; 32],
+    /// The answer, as JSON of [`crate::TxnResult`].
+    pub result: String,
+    /// When it was first committed.
+    pub time: Millis,
+}
+
+/// What one group commit writes, in one database transaction.
+#[derive(Debug)]
+pub struct CommitBatch<'a> {
+    /// Changes, in sequence order, continuing the log without gaps.
+    pub changes: &'a [Change],
+    /// The next object id to issue after this batch.
+    pub next_id: Id,
+    /// New idempotency keys.
+    pub idempotency: &'a [IdempotencyEntry],
+    /// Forget idempotency keys first committed before this time.
+    pub forget_idempotency_before: Option<Millis>,
+}
+
+/// Counters kept beside the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct StoreMeta {
+    /// Sequence number of the last change committed (0: none).
+    pub last_seq: u64,
+    /// Next object id to issue.
+    pub next_id: Id,
+}
+
+/// A page of history.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct HistoryQuery {
+    /// Only changes of this object.
+    pub key: Option<ObjKey>,
+    /// Only changes by this user id.
+    pub user_id: Option<Id>,
+    /// Only changes at or after this time.
+    pub since: Option<Millis>,
+    /// Only changes at or before this time.
+    pub until: Option<Millis>,
+    /// Skip this many (newest first).
+    pub offset: u64,
+    /// At most this many.
+    pub limit: u64,
+}
+
+/// A database the engine keeps its data in. Implementations: `ipam-store-sqlite`,
+/// `ipam-store-postgres`. All run the conformance suite in `ipam-store-conformance`.
+pub trait Store: Send {
+    /// The counters; `last_seq` is 0 and `next_id` is 1 on an empty database.
+    fn meta(&mut self) -> Result<StoreMeta, StoreError>;
+
+    /// Calls `f` with every stored object (the latest image of each), in any order.
+    fn load_objects(&mut self, f: &mut dyn FnMut(Object)) -> Result<(), StoreError>;
+
+    /// Up to `limit` changes with sequence numbers above `after`, ascending.
+    fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError>;
+
+    /// Writes a batch in one database transaction: every change into the change log, each
+    /// object's latest image into the object tables (`after == None` deletes it), the
+    /// counters and the idempotency keys.
+    ///
+    /// `Ok` means the batch is durable. `Err` may mean it was not written, or (a failure
+    /// during the commit itself) that its outcome is unknown; the engine treats every error
+    /// as unknown and stops accepting writes.
+    fn commit(&mut self, batch: &CommitBatch<'_>) -> Result<(), StoreError>;
+
+    /// Idempotency keys first committed at or after `since`.
+    fn idempotency_keys(&mut self, since: Millis) -> Result<Vec<IdempotencyEntry>, StoreError>;
+
+    /// A separate handle for history queries, usable from another thread.
+    fn reader(&self) -> Result<Box<dyn StoreReader>, StoreError>;
+}
+
+/// Read-only queries on the change log, from any thread.
+pub trait StoreReader: Send {
+    /// Changes matching `q`, newest first, and the total number matching.
+    fn history(&mut self, q: &HistoryQuery) -> Result<(Vec<Change>, u64), StoreError>;
+}

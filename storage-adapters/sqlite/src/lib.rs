@@ -1,0 +1,444 @@
+//! `ipam-store-sqlite`: the embedded SQLite store for ipam's engine.
+//!
+//! One database file in WAL mode (the bundled SQLite: nothing to install). Tables:
+//!
+//! | table | key | holds |
+//! |---|---|---|
+//! | `meta` | `key` | `schema_version`, `next_id`, `last_seq` |
+//! | `changes` | `seq` | the change log and history: time, user, comment, object type and ref, before and after images (JSON) |
+//! | `objects` | `obj_type`, `id` | the latest image of every object but IPAM records (JSON) |
+//! | `ipam_records` | `space`, `addr` | the latest image of every stored address record (JSON; address as 4 or 16 big-endian bytes) |
+//! | `idempotency` | `key` | remembered idempotency keys, content hashes and answers |
+//!
+//! A group commit is one `BEGIN IMMEDIATE ... COMMIT` with cached prepared statements. With
+//! [`Durability::Full`] (the default) SQLite syncs the write-ahead log at every commit, so an
+//! acknowledged change survives a power loss; [`Durability::Normal`] survives a crash of the
+//! process but not of the machine.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ipam_engine::{
+    Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis, ObjKey, ObjType, Object, Store,
+    StoreError, StoreMeta, StoreReader,
+};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// When a commit counts as durable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Sync the log at every commit (SQLite `synchronous=FULL`): survives power loss.
+    #[default]
+    Full,
+    /// Sync only at checkpoints (`synchronous=NORMAL`): survives a crash of the process, but a
+    /// power loss may lose the last commits.
+    Normal,
+}
+
+/// The SQLite store.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db(context: impl Into<String>) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    let context = context.into();
+    move |e| StoreError::backend(context, e)
+}
+
+fn corrupt(what: impl Into<String>) -> StoreError {
+    StoreError::Corrupt { what: what.into() }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY,
+    time INTEGER NOT NULL,
+    user_id INTEGER NOT NULL,
+    user TEXT NOT NULL,
+    comment TEXT NOT NULL,
+    obj_type TEXT NOT NULL,
+    obj_ref TEXT NOT NULL,
+    before TEXT,
+    after TEXT
+);
+CREATE INDEX IF NOT EXISTS changes_by_object ON changes (obj_ref, seq);
+CREATE TABLE IF NOT EXISTS objects (
+    obj_type TEXT NOT NULL,
+    id INTEGER NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (obj_type, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ipam_records (
+    space INTEGER NOT NULL,
+    addr BLOB NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (space, addr)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency (
+    key TEXT PRIMARY KEY,
+    hash BLOB NOT NULL,
+    result TEXT NOT NULL,
+    time INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+fn addr_bytes(a: IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    }
+}
+
+fn configure(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
+    let sync = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+    ))
+    .map_err(db("setting up the SQLite connection"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db("setting the busy timeout"))?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, creates or migrates the schema,
+    /// and refuses a database written by a newer version.
+    pub fn open(path: impl AsRef<Path>, durability: Durability) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let ctx = format!("opening {}", path.display());
+        let conn = Connection::open(&path).map_err(db(ctx))?;
+        configure(&conn, durability)?;
+        let existing: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .or_else(|e| match e {
+                // No meta table yet: a new database.
+                rusqlite::Error::SqliteFailure(_, Some(ref m)) if m.contains("no such table") => {
+                    Ok(None)
+                }
+                e => Err(e),
+            })
+            .map_err(db("reading the schema version"))?;
+        match existing {
+            Some(v) if v > i64::from(SCHEMA_VERSION) => {
+                return Err(StoreError::TooNew {
+                    found: v as u32,
+                    supported: SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {} // Version 1 is the only one so far: migrations go here.
+            None => {
+                conn.execute_batch(SCHEMA)
+                    .map_err(db("creating the schema"))?;
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('next_id', 1), ('last_seq', 0)",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(db("initializing the schema version"))?;
+            }
+        }
+        Ok(SqliteStore { conn, path })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+fn decode_change(row: &rusqlite::Row<'_>) -> Result<Change, StoreError> {
+    let get = |i: usize| -> Result<rusqlite::types::Value, StoreError> {
+        row.get(i).map_err(db("reading a change"))
+    };
+    let text = |v: rusqlite::types::Value| -> Option<String> {
+        match v {
+            rusqlite::types::Value::Text(s) => Some(s),
+            _ => None,
+        }
+    };
+    let int = |v: rusqlite::types::Value| -> i64 {
+        match v {
+            rusqlite::types::Value::Integer(i) => i,
+            _ => -1,
+        }
+    };
+    let seq = int(get(0)?) as u64;
+    let obj_type = text(get(5)?).unwrap_or_default();
+    let obj_ref = text(get(6)?).unwrap_or_default();
+    let t = ObjType::from_name(&obj_type)
+        .ok_or_else(|| corrupt(format!("change {seq}: unknown object type {obj_type:?}")))?;
+    let key = ObjKey::parse_ref(&obj_ref)
+        .ok_or_else(|| corrupt(format!("change {seq}: bad object ref {obj_ref:?}")))?;
+    let image = |v: Option<String>| -> Result<Option<Object>, StoreError> {
+        v.map(|j| {
+            Object::from_json(t, &j).map_err(|e| corrupt(format!("change {seq}: bad image: {e}")))
+        })
+        .transpose()
+    };
+    Ok(Change {
+        seq,
+        time: int(get(1)?),
+        user_id: int(get(2)?) as u64,
+        user: Arc::from(text(get(3)?).unwrap_or_default()),
+        comment: Arc::from(text(get(4)?).unwrap_or_default()),
+        key,
+        before: image(text(get(7)?))?,
+        after: image(text(get(8)?))?,
+    })
+}
+
+const CHANGE_COLUMNS: &str = "seq, time, user_id, user, comment, obj_type, obj_ref, before, after";
+
+impl Store for SqliteStore {
+    fn meta(&mut self) -> Result<StoreMeta, StoreError> {
+        let get = |k: &str| -> Result<i64, StoreError> {
+            self.conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .map_err(db(format!("reading {k}")))
+        };
+        Ok(StoreMeta {
+            last_seq: get("last_seq")? as u64,
+            next_id: get("next_id")? as u64,
+        })
+    }
+
+    fn load_objects(&mut self, f: &mut dyn FnMut(Object)) -> Result<(), StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT obj_type, id, data FROM objects")
+            .map_err(db("loading objects"))?;
+        let mut rows = st.query([]).map_err(db("loading objects"))?;
+        while let Some(row) = rows.next().map_err(db("loading objects"))? {
+            let t: String = row.get(0).map_err(db("loading objects"))?;
+            let id: i64 = row.get(1).map_err(db("loading objects"))?;
+            let data: String = row.get(2).map_err(db("loading objects"))?;
+            let ty = ObjType::from_name(&t)
+                .ok_or_else(|| corrupt(format!("object {t}/{id}: unknown type")))?;
+            f(Object::from_json(ty, &data)
+                .map_err(|e| corrupt(format!("object {t}/{id}: {e}")))?);
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT data FROM ipam_records")
+            .map_err(db("loading address records"))?;
+        let mut rows = st.query([]).map_err(db("loading address records"))?;
+        while let Some(row) = rows.next().map_err(db("loading address records"))? {
+            let data: String = row.get(0).map_err(db("loading address records"))?;
+            f(Object::from_json(ObjType::IpamRecord, &data)
+                .map_err(|e| corrupt(format!("address record {data}: {e}")))?);
+        }
+        Ok(())
+    }
+
+    fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        let sql =
+            format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2");
+        let mut st = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(db("reading the change log"))?;
+        let mut rows = st
+            .query(params![after as i64, limit as i64])
+            .map_err(db("reading the change log"))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db("reading the change log"))? {
+            out.push(decode_change(row)?);
+        }
+        Ok(out)
+    }
+
+    fn commit(&mut self, b: &CommitBatch<'_>) -> Result<(), StoreError> {
+        let ctx = || format!("committing a batch of {} changes", b.changes.len());
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db(ctx()))?;
+        {
+            let mut ins_change = tx
+                .prepare_cached("INSERT INTO changes (seq, time, user_id, user, comment, obj_type, obj_ref, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+                .map_err(db(ctx()))?;
+            let mut put_obj = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO objects (obj_type, id, data) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db(ctx()))?;
+            let mut del_obj = tx
+                .prepare_cached("DELETE FROM objects WHERE obj_type = ?1 AND id = ?2")
+                .map_err(db(ctx()))?;
+            let mut put_rec = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO ipam_records (space, addr, data) VALUES (?1, ?2, ?3)",
+                )
+                .map_err(db(ctx()))?;
+            let mut del_rec = tx
+                .prepare_cached("DELETE FROM ipam_records WHERE space = ?1 AND addr = ?2")
+                .map_err(db(ctx()))?;
+            for c in b.changes {
+                let t = c.key.obj_type().name();
+                let before = c.before.as_ref().map(Object::to_json);
+                let after = c.after.as_ref().map(Object::to_json);
+                ins_change
+                    .execute(params![
+                        c.seq as i64,
+                        c.time,
+                        c.user_id as i64,
+                        &*c.user,
+                        &*c.comment,
+                        t,
+                        c.key.to_ref(),
+                        before,
+                        after
+                    ])
+                    .map_err(db(ctx()))?;
+                match (&c.key, &after) {
+                    (ObjKey::IpamRecord { space, addr }, Some(j)) => {
+                        put_rec.execute(params![*space as i64, addr_bytes(*addr), j])
+                    }
+                    (ObjKey::IpamRecord { space, addr }, None) => {
+                        del_rec.execute(params![*space as i64, addr_bytes(*addr)])
+                    }
+                    (k, Some(j)) => {
+                        put_obj.execute(params![t, k.id().unwrap_or_default() as i64, j])
+                    }
+                    (k, None) => del_obj.execute(params![t, k.id().unwrap_or_default() as i64]),
+                }
+                .map_err(db(ctx()))?;
+            }
+            if let Some(before) = b.forget_idempotency_before {
+                tx.execute("DELETE FROM idempotency WHERE time < ?1", [before])
+                    .map_err(db(ctx()))?;
+            }
+            let mut ins_key = tx.prepare_cached("INSERT OR REPLACE INTO idempotency (key, hash, result, time) VALUES (?1, ?2, ?3, ?4)").map_err(db(ctx()))?;
+            for e in b.idempotency {
+                ins_key
+                    .execute(params![e.key, &e.hash[..], e.result, e.time])
+                    .map_err(db(ctx()))?;
+            }
+            let mut meta = tx
+                .prepare_cached("UPDATE meta SET value = ?2 WHERE key = ?1")
+                .map_err(db(ctx()))?;
+            meta.execute(params!["next_id", b.next_id as i64])
+                .map_err(db(ctx()))?;
+            if let Some(last) = b.changes.last() {
+                meta.execute(params!["last_seq", last.seq as i64])
+                    .map_err(db(ctx()))?;
+            }
+        }
+        tx.commit().map_err(db(ctx()))
+    }
+
+    fn idempotency_keys(&mut self, since: Millis) -> Result<Vec<IdempotencyEntry>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key, hash, result, time FROM idempotency WHERE time >= ?1")
+            .map_err(db("loading idempotency keys"))?;
+        let rows = st
+            .query_map([since], |r| {
+                let hash: Vec<u8> = r.get(1)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    hash,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(db("loading idempotency keys"))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (key, hash, result, time) = row.map_err(db("loading idempotency keys"))?;
+            let hash: [u8; 32] = hash
+                .try_into()
+                .map_err(|_| corrupt(format!("idempotency key {key:?}: bad hash")))?;
+            out.push(IdempotencyEntry {
+                key,
+                hash,
+                result,
+                time,
+            });
+        }
+        Ok(out)
+    }
+
+    fn reader(&self) -> Result<Box<dyn StoreReader>, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db(format!("opening {} for reading", self.path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db("setting the busy timeout"))?;
+        Ok(Box::new(SqliteReader { conn }))
+    }
+}
+
+struct SqliteReader {
+    conn: Connection,
+}
+
+impl StoreReader for SqliteReader {
+    fn history(&mut self, q: &HistoryQuery) -> Result<(Vec<Change>, u64), StoreError> {
+        let mut cond = vec!["1 = 1".to_string()];
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        if let Some(k) = &q.key {
+            args.push(k.to_ref().into());
+            cond.push(format!("obj_ref = ?{}", args.len()));
+        }
+        if let Some(u) = q.user_id {
+            args.push((u as i64).into());
+            cond.push(format!("user_id = ?{}", args.len()));
+        }
+        if let Some(t) = q.since {
+            args.push(t.into());
+            cond.push(format!("time >= ?{}", args.len()));
+        }
+        if let Some(t) = q.until {
+            args.push(t.into());
+            cond.push(format!("time <= ?{}", args.len()));
+        }
+        let filter = cond.join(" AND ");
+        let total: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT count(*) FROM changes WHERE {filter}"),
+                rusqlite::params_from_iter(args.iter()),
+                |r| r.get(0),
+            )
+            .map_err(db("counting history"))?;
+        let limit = if q.limit == 0 {
+            100
+        } else {
+            q.limit.min(10_000)
+        };
+        let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE {filter} ORDER BY seq DESC LIMIT {limit} OFFSET {}", q.offset);
+        let mut st = self.conn.prepare(&sql).map_err(db("reading history"))?;
+        let mut rows = st
+            .query(rusqlite::params_from_iter(args.iter()))
+            .map_err(db("reading history"))?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(db("reading history"))? {
+            out.push(decode_change(row)?);
+        }
+        Ok((out, total as u64))
+    }
+}
