@@ -138,6 +138,7 @@ pub(crate) struct Shared {
     hash_password: Box<dyn Fn(&str) -> String + Send + Sync>,
     snapshot_lock: Mutex<()>,
     last_snapshot_seq: Mutex<u64>,
+    stopping: std::sync::atomic::AtomicBool,
 }
 
 impl Shared {
@@ -308,6 +309,7 @@ impl Engine {
                 LoadSource::Snapshot { seq, .. } => *seq,
                 _ => 0,
             }),
+            stopping: std::sync::atomic::AtomicBool::new(false),
         });
         let (tx, rx) = mpsc::sync_channel::<Pending>(config.max_batch * 4);
         let w = Arc::clone(&shared);
@@ -431,6 +433,9 @@ impl Engine {
 
     /// Stops the writer after the transactions already queued, and waits for it.
     pub fn shutdown(&self) {
+        self.shared
+            .stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.tx.lock().expect("sender lock").take();
         if let Some(h) = self.writer.lock().expect("writer lock").take() {
             let _ = h.join();
@@ -453,16 +458,15 @@ impl Engine {
             .spawn(move || loop {
                 std::thread::sleep(Duration::from_millis(500));
                 let Some(shared) = weak.upgrade() else { return };
-                if shared.poison.get().is_some() {
+                if shared.poison.get().is_some()
+                    || shared.stopping.load(std::sync::atomic::Ordering::SeqCst)
+                {
                     return;
                 }
                 let committed = *shared.committed.lock().expect("committed lock");
                 let last = *shared.last_snapshot_seq.lock().expect("snapshot seq lock");
                 if committed.saturating_sub(last) >= every {
                     let _ = snapshot::write_now(&shared);
-                }
-                if Arc::strong_count(&shared) <= 1 {
-                    return;
                 }
             })
             .expect("spawning the snapshot thread");
