@@ -1,9 +1,10 @@
 //! `ipam-bench`: side-by-side comparison harness. One subcommand per suite.
 //!
 //! ```text
-//! ipam-bench index [--quick] [--json FILE]
+//! ipam-bench index|engine [--quick|--smoke] [--json FILE]
 //! ```
 
+mod engine_suite;
 mod index_suite;
 
 use anyhow::{bail, Context, Result};
@@ -13,6 +14,9 @@ const USAGE: &str = "usage: ipam-bench <suite> [--quick | --smoke] [--json FILE]
 
 suites:
   index   the IP index against prefix-trie, roaring and a plain word scan
+  engine  durable allocation through the engine into SQLite, 64 concurrent submitters,
+          cold start from a snapshot against a full reload (IPAM_BENCH_DIR sets where the
+          scratch databases go; default target/bench-data)
 
 options:
   --quick       full data sets, fewer rounds and lookups: finishes in under a minute
@@ -38,7 +42,14 @@ pub struct Options {
 }
 
 fn main() -> Result<()> {
-    let mut args = std::env::args().skip(1);
+    let all: Vec<String> = std::env::args().collect();
+    if all.get(1).map(String::as_str) == Some("__open") {
+        // Internal: the start-up probe the engine suite runs in a fresh process.
+        let dir = all.get(2).context("__open DIR MODE")?;
+        let mode = all.get(3).context("__open DIR MODE")?;
+        return engine_suite::open_probe(std::path::Path::new(dir), mode);
+    }
+    let mut args = all.into_iter().skip(1);
     let mut suite = None;
     let mut mode = Mode::Full;
     let mut json = None;
@@ -59,6 +70,7 @@ fn main() -> Result<()> {
     let opts = Options { mode };
     let report: Report = match suite.as_deref() {
         Some("index") => index_suite::run(&opts)?,
+        Some("engine") => engine_suite::run(&opts)?,
         Some(other) => bail!("unknown suite {other}\n\n{USAGE}"),
         None => bail!("no suite given\n\n{USAGE}"),
     };

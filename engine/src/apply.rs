@@ -490,9 +490,14 @@ impl Tx<'_> {
             .to
             .ok_or_else(|| EngineError::invalid("to", "a range needs a last address"))?;
         // Permission to create under the would-be parent (or the address space).
-        let parent_key = self.st.spaces[&space].idx.deepest(from).filter(|p| {
-            let r = &self.st.ranges[p].range;
-            r.from <= from && to <= r.to && (r.from, r.to) != (from, to)
+        let idx = &self.st.spaces[&space].idx;
+        let parent_key = idx.deepest(from).and_then(|d| {
+            std::iter::once(d)
+                .chain(idx.ancestors(self.st.ranges[&d].rid))
+                .find(|p| {
+                    let r = &self.st.ranges[p].range;
+                    r.from <= from && to <= r.to && (r.from, r.to) != (from, to)
+                })
         });
         let pkey = parent_key.map_or(skey, ObjKey::Range);
         self.check(Permission::Create, Some(&pkey))?;
@@ -524,9 +529,7 @@ impl Tx<'_> {
             created: self.now,
             last_modified: self.now,
         };
-        self.put(ObjKey::Range(id), Some(Object::Range(r.clone())))?;
-        let rid = self.st.ranges[&id].rid;
-        let prefix = self.st.spaces[&space].idx.prefix_len(rid);
+        let prefix = cidr_len(from, to);
         if r.subnet && prefix.is_none() {
             return Err(EngineError::invalid(
                 "subnet",
@@ -538,8 +541,8 @@ impl Tx<'_> {
                 Some(p) => format!("{from}/{p}"),
                 None => format!("{from}-{to}"),
             };
-            self.put(ObjKey::Range(id), Some(Object::Range(r)))?;
         }
+        self.put(ObjKey::Range(id), Some(Object::Range(r)))?;
         Ok(id)
     }
 
@@ -1221,6 +1224,23 @@ fn secs_to_ms(secs: u64) -> Result<Millis, EngineError> {
     Ok(secs as Millis * 1000)
 }
 
+/// The prefix length when `from..=to` is exactly one CIDR block of one family.
+fn cidr_len(from: IpAddr, to: IpAddr) -> Option<u8> {
+    let (f, t, bits) = match (from, to) {
+        (IpAddr::V4(f), IpAddr::V4(t)) => (u128::from(u32::from(f)), u128::from(u32::from(t)), 32),
+        (IpAddr::V6(f), IpAddr::V6(t)) => (u128::from(f), u128::from(t), 128),
+        _ => return None,
+    };
+    if f > t {
+        return None;
+    }
+    let host = t - f;
+    if host.checked_add(1).is_some_and(|n| !n.is_power_of_two()) || f & host != 0 {
+        return None;
+    }
+    Some((bits - (128 - host.leading_zeros())) as u8)
+}
+
 pub(crate) fn not_found(key: &ObjKey) -> EngineError {
     EngineError::NotFound(key.to_ref())
 }
@@ -1262,4 +1282,23 @@ pub(crate) fn bootstrap(tx: &mut Tx<'_>, password_hash: String) -> Result<(), En
         })),
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cidr_len;
+
+    #[test]
+    fn cidr_lengths() {
+        let l = |a: &str, b: &str| cidr_len(a.parse().unwrap(), b.parse().unwrap());
+        assert_eq!(l("10.0.0.0", "10.0.0.255"), Some(24));
+        assert_eq!(l("10.0.0.5", "10.0.0.5"), Some(32));
+        assert_eq!(l("0.0.0.0", "255.255.255.255"), Some(0));
+        assert_eq!(l("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), Some(0));
+        assert_eq!(l("2001:db8::", "2001:db8::ffff"), Some(112));
+        assert_eq!(l("10.0.0.128", "10.0.1.127"), None);
+        assert_eq!(l("10.0.0.0", "10.0.0.254"), None);
+        assert_eq!(l("10.0.0.9", "10.0.0.3"), None);
+        assert_eq!(l("10.0.0.0", "::1"), None);
+    }
 }

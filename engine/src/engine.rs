@@ -496,6 +496,18 @@ impl Shared {
 }
 
 fn writer_loop(shared: &Shared, mut store: Box<dyn Store>, rx: &Receiver<Pending>) {
+    let (ctx, crx) = mpsc::sync_channel::<ToCommit>(64);
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("ipam-committer".into())
+            .spawn_scoped(scope, move || committer_loop(shared, &mut *store, &crx))
+            .expect("spawning the committer thread");
+        apply_loop(shared, rx, &ctx);
+        drop(ctx);
+    });
+}
+
+fn apply_loop(shared: &Shared, rx: &Receiver<Pending>, commit: &SyncSender<ToCommit>) {
     let mut seed = u64::from_le_bytes(random_bytes::<8>());
     let ttl = shared.config.idempotency_ttl.as_millis() as Millis;
     let mut last_purge = Instant::now();
@@ -549,71 +561,111 @@ fn writer_loop(shared: &Shared, mut store: Box<dyn Store>, rx: &Receiver<Pending
             }
             continue;
         }
-        process_batch(shared, &mut *store, batch, now, seed, forget);
+        if commit
+            .send(apply_batch(shared, batch, now, seed, forget))
+            .is_err()
+        {
+            return;
+        }
     }
 }
 
-fn process_batch(
+type Reply = (
+    Option<SyncSender<Result<TxnResult, EngineError>>>,
+    Result<TxnResult, EngineError>,
+);
+
+/// An applied batch on its way to the store.
+struct ToCommit {
+    changes: Vec<Change>,
+    idempotency: Vec<IdempotencyEntry>,
+    next_id: Id,
+    forget: Option<Millis>,
+    applied: u64,
+    replies: Vec<Reply>,
+}
+
+/// Applies a batch to the state under the write lock; the commit happens on the committer.
+fn apply_batch(
     shared: &Shared,
-    store: &mut dyn Store,
     batch: Vec<Pending>,
     now: Millis,
     seed: u64,
     forget: Option<Millis>,
-) {
+) -> ToCommit {
     let mut replies = Vec::with_capacity(batch.len());
     let mut changes: Vec<Change> = Vec::new();
     let mut idem = Vec::new();
-    let next_id;
-    let applied;
-    {
-        let mut st = shared.state.write().unwrap_or_else(|p| p.into_inner());
-        if let Some(before) = forget {
-            st.idempotency.retain(|_, e| e.time >= before);
-        }
-        let mut spaces_touched = std::collections::BTreeSet::new();
-        for (n, p) in batch.into_iter().enumerate() {
-            let result = apply_one(
-                shared,
-                &mut st,
-                &p,
-                now,
-                seed.wrapping_add(n as u64),
-                &mut changes,
-                &mut idem,
-                &mut spaces_touched,
-            );
-            replies.push((p.reply, result));
-        }
-        for s in spaces_touched {
-            if let Some(s) = st.spaces.get(&s) {
-                s.idx.prepare_lookups();
-            }
-        }
-        next_id = st.next_id;
-        applied = st.applied_seq;
+    let mut st = shared.state.write().unwrap_or_else(|p| p.into_inner());
+    if let Some(before) = forget {
+        st.idempotency.retain(|_, e| e.time >= before);
     }
-    if !changes.is_empty() || !idem.is_empty() || forget.is_some() {
-        let b = CommitBatch {
-            changes: &changes,
-            next_id,
-            idempotency: &idem,
-            forget_idempotency_before: forget,
-        };
-        if let Err(e) = store.commit(&b) {
-            shared.poison(e.to_string());
-            for (reply, _) in replies {
+    let mut spaces_touched = std::collections::BTreeSet::new();
+    for (n, p) in batch.into_iter().enumerate() {
+        let result = apply_one(
+            shared,
+            &mut st,
+            &p,
+            now,
+            seed.wrapping_add(n as u64),
+            &mut changes,
+            &mut idem,
+            &mut spaces_touched,
+        );
+        replies.push((p.reply, result));
+    }
+    for s in spaces_touched {
+        if let Some(s) = st.spaces.get(&s) {
+            s.idx.prepare_lookups();
+        }
+    }
+    ToCommit {
+        changes,
+        idempotency: idem,
+        next_id: st.next_id,
+        forget,
+        applied: st.applied_seq,
+        replies,
+    }
+}
+
+/// The committer: writes each applied batch in one database transaction, then acknowledges
+/// it. Runs beside the writer, so the next batch is applied while this one is written.
+fn committer_loop(shared: &Shared, store: &mut dyn Store, rx: &Receiver<ToCommit>) {
+    while let Ok(mut c) = rx.recv() {
+        // Everything the writer applied meanwhile goes into the same database transaction.
+        while let Ok(more) = rx.try_recv() {
+            c.changes.extend(more.changes);
+            c.idempotency.extend(more.idempotency);
+            c.next_id = c.next_id.max(more.next_id);
+            c.forget = c.forget.max(more.forget);
+            c.applied = more.applied;
+            c.replies.extend(more.replies);
+        }
+        let failed = shared.poisoned().is_some()
+            || ((!c.changes.is_empty() || !c.idempotency.is_empty() || c.forget.is_some())
+                && store
+                    .commit(&CommitBatch {
+                        changes: &c.changes,
+                        next_id: c.next_id,
+                        idempotency: &c.idempotency,
+                        forget_idempotency_before: c.forget,
+                    })
+                    .map_err(|e| shared.poison(e.to_string()))
+                    .is_err());
+        if failed {
+            for (reply, _) in c.replies {
                 if let Some(r) = reply {
-                    let _ = r.send(Err(shared.poisoned().expect("just poisoned")));
+                    let _ = r.send(Err(shared.poisoned().expect("poisoned")));
                 }
             }
-            return;
+            continue;
         }
-    }
-    shared.set_committed(applied);
-    for (reply, result) in replies {
-        if let Some(r) = reply {
-            let _ = r.send(result);
+        shared.set_committed(c.applied);
+        for (reply, result) in c.replies {
+            if let Some(r) = reply {
+                let _ = r.send(result);
+            }
         }
     }
 }

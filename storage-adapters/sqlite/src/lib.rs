@@ -5,12 +5,14 @@
 //! | table | key | holds |
 //! |---|---|---|
 //! | `meta` | `key` | `schema_version`, `next_id`, `last_seq` |
-//! | `changes` | `seq` | the change log and history: time, user, comment, object type and ref, before and after images (JSON) |
+//! | `changes` | `seq` | the change log and history: time, user, comment, object type and ref, before and after images (JSON); indexed by `obj_key`, a 64-bit key of the ref that keeps neighbouring addresses neighbours (so bulk allocation appends to the index instead of inserting at random) |
 //! | `objects` | `obj_type`, `id` | the latest image of every object but IPAM records (JSON) |
-//! | `ipam_records` | `space`, `addr` | the latest image of every stored address record (JSON; address as 4 or 16 big-endian bytes) |
+//! | `ipam_records` | `space`, `addr` | every stored address record: address as 4 or 16 big-endian bytes, state as a number (Free 0, Assigned 1, Claimed 2, Held 3, Reserved 4), and the whole record as JSON only when it carries more than its state (a hold, properties, usage) |
 //! | `idempotency` | `key` | remembered idempotency keys, content hashes and answers |
 //!
-//! A group commit is one `BEGIN IMMEDIATE ... COMMIT` with cached prepared statements. With
+//! A group commit is one `BEGIN IMMEDIATE ... COMMIT` with cached prepared statements.
+//! Checkpoints (copying the write-ahead log into the database file) run on a background
+//! thread with its own connection, off the writer's path. With
 //! [`Durability::Full`] (the default) SQLite syncs the write-ahead log at every commit, so an
 //! acknowledged change survives a power loss; [`Durability::Normal`] survives a crash of the
 //! process but not of the machine.
@@ -19,11 +21,21 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use ipam_engine::model::{IpamRecord, RecordState};
 use ipam_engine::{
     Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis, ObjKey, ObjType, Object, Store,
     StoreError, StoreMeta, StoreReader,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+/// Record states by their stored number.
+const STATES: [RecordState; 5] = [
+    RecordState::Free,
+    RecordState::Assigned,
+    RecordState::Claimed,
+    RecordState::Held,
+    RecordState::Reserved,
+];
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -47,9 +59,7 @@ pub struct SqliteStore {
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteStore")
-            .field("path", &self.path)
-            .finish_non_exhaustive()
+        f.debug_struct("SqliteStore").field("path", &self.path).finish_non_exhaustive()
     }
 }
 
@@ -72,10 +82,11 @@ CREATE TABLE IF NOT EXISTS changes (
     comment TEXT NOT NULL,
     obj_type TEXT NOT NULL,
     obj_ref TEXT NOT NULL,
+    obj_key INTEGER NOT NULL,
     before TEXT,
     after TEXT
 );
-CREATE INDEX IF NOT EXISTS changes_by_object ON changes (obj_ref, seq);
+CREATE INDEX IF NOT EXISTS changes_by_object ON changes (obj_key, seq);
 CREATE TABLE IF NOT EXISTS objects (
     obj_type TEXT NOT NULL,
     id INTEGER NOT NULL,
@@ -85,7 +96,8 @@ CREATE TABLE IF NOT EXISTS objects (
 CREATE TABLE IF NOT EXISTS ipam_records (
     space INTEGER NOT NULL,
     addr BLOB NOT NULL,
-    data TEXT NOT NULL,
+    state INTEGER NOT NULL,
+    data TEXT,
     PRIMARY KEY (space, addr)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency (
@@ -95,6 +107,40 @@ CREATE TABLE IF NOT EXISTS idempotency (
     time INTEGER NOT NULL
 ) WITHOUT ROWID;
 ";
+
+/// The indexed key of `changes` by object: equal refs give equal keys (the query then
+/// compares the ref itself), and neighbouring addresses give neighbouring keys, so that bulk
+/// allocation appends to the index rather than inserting at random places.
+fn ref_key(k: &ObjKey) -> i64 {
+    fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        h
+    }
+    let k = match *k {
+        ObjKey::IpamRecord {
+            space,
+            addr: IpAddr::V4(a),
+        } => (space & 0x7fff_ffff) << 32 | u64::from(u32::from(a)),
+        ObjKey::IpamRecord {
+            space,
+            addr: IpAddr::V6(a),
+        } => {
+            let o = a.octets();
+            let upper = fnv(space
+                .to_le_bytes()
+                .into_iter()
+                .chain(o[..12].iter().copied()));
+            (upper & 0x7fff_ffff) << 32
+                | u64::from(u32::from_be_bytes([o[12], o[13], o[14], o[15]]))
+        }
+        ref other => fnv(other.to_ref().bytes()) & 0x7fff_ffff_ffff_ffff,
+    };
+    k as i64
+}
 
 fn addr_bytes(a: IpAddr) -> Vec<u8> {
     match a {
@@ -109,7 +155,7 @@ fn configure(conn: &Connection, durability: Durability) -> Result<(), StoreError
         Durability::Normal => "NORMAL",
     };
     conn.execute_batch(&format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
+        "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA cache_size = -65536; PRAGMA temp_store = MEMORY;"
     ))
     .map_err(db("setting up the SQLite connection"))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))
@@ -240,13 +286,32 @@ impl Store for SqliteStore {
         }
         let mut st = self
             .conn
-            .prepare("SELECT data FROM ipam_records")
+            .prepare("SELECT space, addr, state, data FROM ipam_records")
             .map_err(db("loading address records"))?;
         let mut rows = st.query([]).map_err(db("loading address records"))?;
         while let Some(row) = rows.next().map_err(db("loading address records"))? {
-            let data: String = row.get(0).map_err(db("loading address records"))?;
-            f(Object::from_json(ObjType::IpamRecord, &data)
-                .map_err(|e| corrupt(format!("address record {data}: {e}")))?);
+            let ctx = "loading address records";
+            let data: Option<String> = row.get(3).map_err(db(ctx))?;
+            if let Some(data) = data {
+                f(Object::from_json(ObjType::IpamRecord, &data)
+                    .map_err(|e| corrupt(format!("address record {data}: {e}")))?);
+                continue;
+            }
+            let space: i64 = row.get(0).map_err(db(ctx))?;
+            let addr: Vec<u8> = row.get(1).map_err(db(ctx))?;
+            let code: i64 = row.get(2).map_err(db(ctx))?;
+            let addr = match addr.len() {
+                4 => IpAddr::from(<[u8; 4]>::try_from(&addr[..]).expect("4 bytes")),
+                16 => IpAddr::from(<[u8; 16]>::try_from(&addr[..]).expect("16 bytes")),
+                n => return Err(corrupt(format!("address record with a {n}-byte address"))),
+            };
+            let state = *STATES
+                .get(code as usize)
+                .ok_or_else(|| corrupt(format!("address record {addr}: unknown state {code}")))?;
+            f(Object::IpamRecord(IpamRecord {
+                state,
+                ..IpamRecord::free(space as u64, addr)
+            }));
         }
         Ok(())
     }
@@ -276,7 +341,7 @@ impl Store for SqliteStore {
             .map_err(db(ctx()))?;
         {
             let mut ins_change = tx
-                .prepare_cached("INSERT INTO changes (seq, time, user_id, user, comment, obj_type, obj_ref, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")
+                .prepare_cached("INSERT INTO changes (seq, time, user_id, user, comment, obj_type, obj_ref, obj_key, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
                 .map_err(db(ctx()))?;
             let mut put_obj = tx
                 .prepare_cached(
@@ -288,7 +353,7 @@ impl Store for SqliteStore {
                 .map_err(db(ctx()))?;
             let mut put_rec = tx
                 .prepare_cached(
-                    "INSERT OR REPLACE INTO ipam_records (space, addr, data) VALUES (?1, ?2, ?3)",
+                    "INSERT OR REPLACE INTO ipam_records (space, addr, state, data) VALUES (?1, ?2, ?3, ?4)",
                 )
                 .map_err(db(ctx()))?;
             let mut del_rec = tx
@@ -298,6 +363,8 @@ impl Store for SqliteStore {
                 let t = c.key.obj_type().name();
                 let before = c.before.as_ref().map(Object::to_json);
                 let after = c.after.as_ref().map(Object::to_json);
+                let r = c.key.to_ref();
+                let h = ref_key(&c.key);
                 ins_change
                     .execute(params![
                         c.seq as i64,
@@ -306,14 +373,25 @@ impl Store for SqliteStore {
                         &*c.user,
                         &*c.comment,
                         t,
-                        c.key.to_ref(),
+                        r,
+                        h,
                         before,
                         after
                     ])
                     .map_err(db(ctx()))?;
                 match (&c.key, &after) {
                     (ObjKey::IpamRecord { space, addr }, Some(j)) => {
-                        put_rec.execute(params![*space as i64, addr_bytes(*addr), j])
+                        let Some(Object::IpamRecord(rec)) = &c.after else {
+                            return Err(corrupt(format!(
+                                "change {}: a record key with another image",
+                                c.seq
+                            )));
+                        };
+                        let code = STATES.iter().position(|s| *s == rec.state).unwrap_or(0) as i64;
+                        let only_state =
+                            rec.hold.is_none() && rec.properties.is_empty() && rec.usage.is_empty();
+                        let data = (!only_state).then_some(j);
+                        put_rec.execute(params![*space as i64, addr_bytes(*addr), code, data])
                     }
                     (ObjKey::IpamRecord { space, addr }, None) => {
                         del_rec.execute(params![*space as i64, addr_bytes(*addr)])
@@ -401,7 +479,10 @@ impl StoreReader for SqliteReader {
         let mut cond = vec!["1 = 1".to_string()];
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         if let Some(k) = &q.key {
-            args.push(k.to_ref().into());
+            let r = k.to_ref();
+            args.push(ref_key(k).into());
+            cond.push(format!("obj_key = ?{}", args.len()));
+            args.push(r.into());
             cond.push(format!("obj_ref = ?{}", args.len()));
         }
         if let Some(u) = q.user_id {
