@@ -47,6 +47,10 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        if std::env::var_os("IPAM_BENCH_KEEP").is_some() {
+            eprintln!("kept {}", self.0.display());
+            return;
+        }
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
@@ -433,8 +437,8 @@ fn cold_start(r: &mut Report, s: &Scale) -> Result<()> {
         snap.push(open_child(&d.0, true)?);
         full.push(open_child(&d.0, false)?);
     }
-    let ready_snap = median(&mut snap.iter().map(|x| x.0).collect());
-    let ready_full = median(&mut full.iter().map(|x| x.0).collect());
+    let ready_snap = median(&mut snap.iter().map(|x| x.0).collect::<Vec<_>>());
+    let ready_full = median(&mut full.iter().map(|x| x.0).collect::<Vec<_>>());
     r.add("cold_start_from_snapshot_ms", ready_snap, "ms");
     r.add("cold_start_full_reload_sqlite_ms", ready_full, "ms");
     r.ratio(
@@ -444,12 +448,12 @@ fn cold_start(r: &mut Report, s: &Scale) -> Result<()> {
     );
     r.add(
         "cold_rss_after_snapshot_start_bytes",
-        median(&mut snap.iter().map(|x| x.1).collect()),
+        median(&mut snap.iter().map(|x| x.1).collect::<Vec<_>>()),
         "bytes",
     );
     r.add(
         "cold_rss_after_full_reload_bytes",
-        median(&mut full.iter().map(|x| x.1).collect()),
+        median(&mut full.iter().map(|x| x.1).collect::<Vec<_>>()),
         "bytes",
     );
     Ok(())
@@ -503,7 +507,7 @@ pub fn open_probe(dir: &Path, mode: &str) -> Result<()> {
     Ok(())
 }
 
-fn median(v: &mut Vec<f64>) -> f64 {
+fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

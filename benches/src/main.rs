@@ -16,7 +16,8 @@ suites:
   index   the IP index against prefix-trie, roaring and a plain word scan
   engine  durable allocation through the engine into SQLite, 64 concurrent submitters,
           cold start from a snapshot against a full reload (IPAM_BENCH_DIR sets where the
-          scratch databases go; default target/bench-data)
+          scratch databases go; default target/bench-data;
+          IPAM_BENCH_KEEP=1 keeps them)
 
 options:
   --quick       full data sets, fewer rounds and lookups: finishes in under a minute

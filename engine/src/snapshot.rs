@@ -5,7 +5,7 @@
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 8 | magic `IPAMSNP1` |
-//! | 8 | 4 | format version (LE u32, currently 1) |
+//! | 8 | 4 | format version (LE u32, currently 2) |
 //! | 12 | 4 | CRC-32 of the payload (LE) |
 //! | 16 | 8 | sequence number of the last change it contains (LE u64) |
 //! | 24 | 8 | payload length (LE u64) |
@@ -16,7 +16,6 @@
 //! sees a whole file or none. Loading checks the header, the length, the checksum, the
 //! archive (bytecheck) and every index invariant; a file that fails any check is skipped.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Write;
 use std::net::IpAddr;
@@ -27,12 +26,12 @@ use ipam_index::{AnyRangeId, RangeId, Space, SpaceImage};
 use crate::engine::Shared;
 use crate::error::{EngineError, StoreError};
 use crate::idx::SpaceIndex;
-use crate::model::{Hold, Id, IpamRecord, ObjType, Object, Properties, Range, RecordState};
+use crate::model::{Hold, IpamRecord, ObjType, Object, Properties, Range, RecordState};
 use crate::state::{replay_error, RangeEntry, SpaceState, State};
 use crate::store::Store;
 
 const MAGIC: &[u8; 8] = b"IPAMSNP1";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
 const HEADER: usize = 64;
 const KEEP: usize = 2;
 
@@ -59,6 +58,8 @@ struct SpaceImg {
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct RangeImg {
     id: u64,
+    /// The range's id in its space's index (family given by `v6`).
+    rid: u32,
     space: u64,
     from: [u8; 16],
     to: [u8; 16],
@@ -174,8 +175,12 @@ fn image(st: &State) -> Image {
             .map(|e| {
                 let r = &e.range;
                 let (from, v6) = ip_bytes(r.from);
+                let rid = match e.rid {
+                    AnyRangeId::V4(x) | AnyRangeId::V6(x) => x.get(),
+                };
                 RangeImg {
                     id: r.id,
+                    rid,
                     space: r.space,
                     from,
                     to: ip_bytes(r.to).0,
@@ -246,20 +251,18 @@ fn from_archived(img: &ArchivedImage) -> Result<State, String> {
         idx.ids_v6 = s.ids_v6.iter().map(|x| x.to_native()).collect();
         st.spaces.insert(meta.id, SpaceState { meta, idx });
     }
-    // Where each range sits in its index, from the id maps.
-    let mut rids: BTreeMap<Id, AnyRangeId> = BTreeMap::new();
-    for s in st.spaces.values() {
-        for (raw, &id) in s.idx.ids_v4.iter().enumerate() {
-            if id != 0 {
-                rids.insert(id, AnyRangeId::V4(RangeId::from_raw(raw as u32)));
-            }
-        }
-        for (raw, &id) in s.idx.ids_v6.iter().enumerate() {
-            if id != 0 {
-                rids.insert(id, AnyRangeId::V6(RangeId::from_raw(raw as u32)));
-            }
-        }
-    }
+    let indexed: usize = st
+        .spaces
+        .values()
+        .map(|s| {
+            s.idx
+                .ids_v4
+                .iter()
+                .chain(&s.idx.ids_v6)
+                .filter(|&&id| id != 0)
+                .count()
+        })
+        .sum();
     st.ranges.reserve(img.ranges.len());
     for r in img.ranges.iter() {
         let flags = r.flags;
@@ -280,37 +283,38 @@ fn from_archived(img: &ArchivedImage) -> Result<State, String> {
             last_modified: r.last_modified.to_native(),
             properties: pairs(&r.properties),
         };
-        let rid = *rids
-            .get(&range.id)
-            .ok_or_else(|| bad(format!("range {} is not in the index", range.id)))?;
         let idx = &st
             .spaces
             .get(&range.space)
             .ok_or_else(|| bad(format!("range {} names a missing address space", range.id)))?
             .idx;
-        let placed = match rid {
-            AnyRangeId::V4(x) => idx.index.v4().get(x).map(|i| {
+        let x = RangeId::from_raw(r.rid.to_native());
+        let (rid, placed) = if r.v6 {
+            let p = idx.index.v6().get(x).map(|i| {
                 (
                     ipam_index::Addr::to_ip(i.from),
                     ipam_index::Addr::to_ip(i.to),
                 )
-            }),
-            AnyRangeId::V6(x) => idx.index.v6().get(x).map(|i| {
+            });
+            (AnyRangeId::V6(x), p)
+        } else {
+            let p = idx.index.v4().get(x).map(|i| {
                 (
                     ipam_index::Addr::to_ip(i.from),
                     ipam_index::Addr::to_ip(i.to),
                 )
-            }),
+            });
+            (AnyRangeId::V4(x), p)
         };
-        if placed != Some((from, to)) {
+        if placed != Some((from, to)) || idx.id_of(rid) != range.id {
             return Err(bad(format!(
-                "range {} has other bounds in the index",
+                "range {} is not where the index has it",
                 range.id
             )));
         }
         st.ranges.insert(range.id, RangeEntry { range, rid });
     }
-    if st.ranges.len() != rids.len() {
+    if st.ranges.len() != indexed || st.ranges.len() != img.ranges.len() {
         return Err(bad("the index holds ranges the snapshot does not describe"));
     }
     for r in img.records.iter() {
@@ -371,7 +375,7 @@ fn snapshot_files(dir: &Path) -> Vec<(u64, PathBuf)> {
             Some((seq, e.path()))
         })
         .collect();
-    v.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    v.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
     v
 }
 

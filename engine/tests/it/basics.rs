@@ -421,7 +421,7 @@ fn custom_properties_are_typed_defaulted_and_case_insensitive() {
 #[test]
 fn holds_expire_through_the_write_path_and_show_in_history() {
     let d = TempDir::new("holds");
-    let clock = Clock::new();
+    let clock = Clock::default();
     let c2 = clock.clone();
     let cfg = EngineConfig {
         clock: Arc::new(move || c2.0.load(Ordering::SeqCst)),

@@ -47,10 +47,13 @@ impl Drop for TempDir {
 #[derive(Clone)]
 pub struct Clock(pub Arc<AtomicI64>);
 
-impl Clock {
-    pub fn new() -> Clock {
+impl Default for Clock {
+    fn default() -> Clock {
         Clock(Arc::new(AtomicI64::new(1_800_000_000_000)))
     }
+}
+
+impl Clock {
     pub fn advance_secs(&self, s: i64) {
         self.0.fetch_add(s * 1000, Ordering::SeqCst);
     }
