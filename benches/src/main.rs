@@ -17,7 +17,8 @@ suites:
   engine  durable allocation through the engine into SQLite, 64 concurrent submitters,
           cold start from a snapshot against a full reload (IPAM_BENCH_DIR sets where the
           scratch databases go; default target/bench-data;
-          IPAM_BENCH_KEEP=1 keeps them)
+          IPAM_BENCH_KEEP=1 keeps them; IPAM_BENCH_SYNC=normal
+          measures SQLite with synchronous=NORMAL instead of FULL)
 
 options:
   --quick       full data sets, fewer rounds and lookups: finishes in under a minute
