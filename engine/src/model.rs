@@ -298,6 +298,32 @@ pub enum RecordState {
 }
 
 impl RecordState {
+    /// Every state, in the order of their stored numbers ([`RecordState::code`]).
+    pub const ALL: [RecordState; 5] = [
+        RecordState::Free,
+        RecordState::Assigned,
+        RecordState::Claimed,
+        RecordState::Held,
+        RecordState::Reserved,
+    ];
+
+    /// The state's number in snapshots and database rows: Free 0, Assigned 1, Claimed 2,
+    /// Held 3, Reserved 4. Stable: stored data depends on it.
+    pub fn code(self) -> u8 {
+        match self {
+            RecordState::Free => 0,
+            RecordState::Assigned => 1,
+            RecordState::Claimed => 2,
+            RecordState::Held => 3,
+            RecordState::Reserved => 4,
+        }
+    }
+
+    /// The state with this number, `None` for an unknown one.
+    pub fn from_code(code: u8) -> Option<RecordState> {
+        RecordState::ALL.get(usize::from(code)).copied()
+    }
+
     /// Whether the address counts as used (every state but `Free`).
     pub fn is_used(self) -> bool {
         self != RecordState::Free

@@ -106,18 +106,6 @@ fn ip_from(b: &[u8; 16], v6: bool) -> IpAddr {
     }
 }
 
-const STATES: [RecordState; 5] = [
-    RecordState::Free,
-    RecordState::Assigned,
-    RecordState::Claimed,
-    RecordState::Held,
-    RecordState::Reserved,
-];
-
-fn state_code(s: RecordState) -> u8 {
-    STATES.iter().position(|x| *x == s).unwrap_or(0) as u8
-}
-
 fn props(p: &Properties) -> Vec<(String, String)> {
     p.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
 }
@@ -206,7 +194,7 @@ fn image(st: &State) -> Image {
                     space: r.space,
                     addr,
                     v6,
-                    state: state_code(r.state),
+                    state: r.state.code(),
                     hold_expires: r.hold.map_or(0, |h| h.expires),
                     hold_user: r.hold.map_or(0, |h| h.user),
                     properties: props(&r.properties),
@@ -318,9 +306,7 @@ fn from_archived(img: &ArchivedImage) -> Result<State, String> {
         return Err(bad("the index holds ranges the snapshot does not describe"));
     }
     for r in img.records.iter() {
-        let state = *STATES
-            .get(usize::from(r.state))
-            .ok_or_else(|| bad("unknown record state"))?;
+        let state = RecordState::from_code(r.state).ok_or_else(|| bad("unknown record state"))?;
         let addr = ip_from(&r.addr, r.v6);
         let space = r.space.to_native();
         let rec = IpamRecord {

@@ -101,7 +101,7 @@ pub struct HistoryQuery {
     pub until: Option<Millis>,
     /// Skip this many (newest first).
     pub offset: u64,
-    /// At most this many.
+    /// At most this many (0 means 100; stores may cap it, SQLite at 10,000).
     pub limit: u64,
 }
 

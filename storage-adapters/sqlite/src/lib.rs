@@ -28,15 +28,6 @@ use ipam_engine::{
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-/// Record states by their stored number.
-const STATES: [RecordState; 5] = [
-    RecordState::Free,
-    RecordState::Assigned,
-    RecordState::Claimed,
-    RecordState::Held,
-    RecordState::Reserved,
-];
-
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -307,8 +298,9 @@ impl Store for SqliteStore {
                 16 => IpAddr::from(<[u8; 16]>::try_from(&addr[..]).expect("16 bytes")),
                 n => return Err(corrupt(format!("address record with a {n}-byte address"))),
             };
-            let state = *STATES
-                .get(code as usize)
+            let state = u8::try_from(code)
+                .ok()
+                .and_then(RecordState::from_code)
                 .ok_or_else(|| corrupt(format!("address record {addr}: unknown state {code}")))?;
             f(Object::IpamRecord(IpamRecord {
                 state,
@@ -389,7 +381,7 @@ impl Store for SqliteStore {
                                 c.seq
                             )));
                         };
-                        let code = STATES.iter().position(|s| *s == rec.state).unwrap_or(0) as i64;
+                        let code = i64::from(rec.state.code());
                         let only_state =
                             rec.hold.is_none() && rec.properties.is_empty() && rec.usage.is_empty();
                         let data = (!only_state).then_some(j);
