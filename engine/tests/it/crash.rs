@@ -79,7 +79,8 @@ fn crash_child() {
             s.spawn(move || {
                 for i in 0u64.. {
                     let n = 1 + (i % 7) as u32;
-                    let tag = format!("r{round}w{w}i{i}n{n}");
+                    let plain = i % 4 == 1;
+                    let tag = format!("{}r{round}w{w}i{i}n{n}", if plain { "plain-" } else { "" });
                     let req = AllocRequest {
                         pool: vec![range],
                         count: n,
@@ -91,7 +92,13 @@ fn crash_child() {
                         } else {
                             AllocMode::Assign
                         },
-                        properties: [("Batch".to_string(), tag.clone())].into_iter().collect(),
+                        // Every fourth transaction carries no tag, so that plain bulk
+                        // writes (which a store may pack into runs) are killed too.
+                        properties: if plain {
+                            Default::default()
+                        } else {
+                            [("Batch".to_string(), tag.clone())].into_iter().collect()
+                        },
                     };
                     let t = Transaction {
                         user: admin,
@@ -183,17 +190,21 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged_and_never_hands_out_twic
         let (e, admin) = open(&d.0, child_config(&d.0));
         let objects = e.read(admin, |v| v.objects()).expect("dump");
         let mut by_tag: BTreeMap<String, BTreeSet<IpAddr>> = BTreeMap::new();
+        let mut untagged: BTreeSet<IpAddr> = BTreeSet::new();
         for o in &objects {
             if let Object::IpamRecord(r) = o {
                 assert!(
                     matches!(r.state, RecordState::Assigned | RecordState::Claimed),
                     "{r:?}"
                 );
-                let tag = r
-                    .properties
-                    .get("Batch")
-                    .expect("every allocated address carries its batch tag");
-                by_tag.entry(tag.clone()).or_default().insert(r.addr);
+                match r.properties.get("Batch") {
+                    Some(tag) => {
+                        by_tag.entry(tag.clone()).or_default().insert(r.addr);
+                    }
+                    None => {
+                        untagged.insert(r.addr);
+                    }
+                }
             }
         }
         for (tag, addrs) in &by_tag {
@@ -204,6 +215,15 @@ fn sigkill_at_random_moments_loses_nothing_acknowledged_and_never_hands_out_twic
             );
         }
         for (tag, addrs) in &acked {
+            if tag.starts_with("plain-") {
+                for a in addrs {
+                    assert!(
+                        untagged.contains(a),
+                        "round {round}: {a} of acknowledged {tag} is lost"
+                    );
+                }
+                continue;
+            }
             let on_disk = by_tag
                 .get(tag)
                 .unwrap_or_else(|| panic!("round {round}: acknowledged {tag} is lost"));

@@ -31,7 +31,7 @@ macro_rules! conformance_tests {
     ($h:expr) => {
         $crate::conformance_tests!(@each $h;
             empty_database, commit_and_read_back, survives_reopen, idempotency_keys,
-            history_queries, large_batch, engine_round_trip);
+            history_queries, large_batch, bulk_runs_read_back_per_change, engine_round_trip);
     };
     (@each $h:expr; $($name:ident),*) => {
         $(
@@ -318,6 +318,141 @@ pub fn large_batch(h: &mut dyn Harness) {
     assert_eq!(objects(&mut *s).len(), 20_001);
     let tail = s.changes_after(19_990, 100).expect("changes");
     assert_eq!(tail, c[19_990..].to_vec());
+}
+
+/// Bulk allocation writes many consecutive new records at once (a store may pack them); they
+/// must still read back one change per address: replay from any point, history of one
+/// address, and paged history.
+pub fn bulk_runs_read_back_per_change(h: &mut dyn Harness) {
+    let mut s = h.fresh();
+    let mut c = vec![change(
+        1,
+        ObjKey::AddressSpace(1),
+        None,
+        Some(space(1, "default")),
+    )];
+    // 10.0.0.1 .. 10.0.0.20 created in one transaction, then 10.0.0.22 (a gap), then a claim.
+    let base = 0x0a00_0001u32;
+    for i in 0..20u32 {
+        let a = IpAddr::from((base + i).to_be_bytes());
+        c.push(change(
+            u64::from(i) + 2,
+            ObjKey::IpamRecord { space: 1, addr: a },
+            None,
+            Some(record(1, &a.to_string(), RecordState::Assigned)),
+        ));
+    }
+    for ch in &mut c[1..] {
+        ch.time = 1_700_000_000_000;
+        ch.comment = Arc::from("bulk");
+    }
+    let gap: IpAddr = "10.0.0.22".parse().unwrap();
+    c.push(change(
+        22,
+        ObjKey::IpamRecord {
+            space: 1,
+            addr: gap,
+        },
+        None,
+        Some(record(1, "10.0.0.22", RecordState::Assigned)),
+    ));
+    commit(&mut *s, &c, 2);
+    let mid: IpAddr = "10.0.0.10".parse().unwrap();
+    let m = change(
+        23,
+        ObjKey::IpamRecord {
+            space: 1,
+            addr: mid,
+        },
+        Some(record(1, "10.0.0.10", RecordState::Assigned)),
+        Some(record(1, "10.0.0.10", RecordState::Claimed)),
+    );
+    commit(&mut *s, std::slice::from_ref(&m), 2);
+    c.push(m);
+    assert_eq!(s.changes_after(0, 1000).expect("all"), c);
+    for (after, limit) in [(0usize, 1usize), (3, 4), (9, 30), (20, 2), (21, 5), (23, 5)] {
+        let want: Vec<Change> = c
+            .iter()
+            .filter(|x| x.seq > after as u64)
+            .take(limit)
+            .cloned()
+            .collect();
+        assert_eq!(
+            s.changes_after(after as u64, limit).expect("page"),
+            want,
+            "after {after}, limit {limit}"
+        );
+    }
+    assert_eq!(objects(&mut *s).len(), 22);
+    let mut r = s.reader().expect("reader");
+    let (hm, tm) = r
+        .history(&HistoryQuery {
+            key: Some(ObjKey::IpamRecord {
+                space: 1,
+                addr: mid,
+            }),
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("history");
+    assert_eq!(
+        (hm.iter().map(|x| x.seq).collect::<Vec<_>>(), tm),
+        (vec![23, 11], 2)
+    );
+    assert_eq!(
+        hm[1], c[10],
+        "the creation inside the bulk write reads back whole"
+    );
+    let (hg, tg) = r
+        .history(&HistoryQuery {
+            key: Some(ObjKey::IpamRecord {
+                space: 1,
+                addr: gap,
+            }),
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("history");
+    assert_eq!(
+        (hg.iter().map(|x| x.seq).collect::<Vec<_>>(), tg),
+        (vec![22], 1)
+    );
+    let nothing: IpAddr = "10.0.0.21".parse().unwrap();
+    let (hn, tn) = r
+        .history(&HistoryQuery {
+            key: Some(ObjKey::IpamRecord {
+                space: 1,
+                addr: nothing,
+            }),
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("history");
+    assert!(hn.is_empty() && tn == 0, "{hn:?}");
+    let (page, total) = r
+        .history(&HistoryQuery {
+            offset: 5,
+            limit: 4,
+            ..Default::default()
+        })
+        .expect("page");
+    assert_eq!(
+        (page.iter().map(|x| x.seq).collect::<Vec<_>>(), total),
+        (vec![18, 17, 16, 15], 23)
+    );
+    let (bulk, n) = r
+        .history(&HistoryQuery {
+            since: Some(1_700_000_000_000),
+            until: Some(1_700_000_000_000),
+            offset: 18,
+            limit: 10,
+            ..Default::default()
+        })
+        .expect("page");
+    assert_eq!(
+        (bulk.iter().map(|x| x.seq).collect::<Vec<_>>(), n),
+        (vec![3, 2], 20)
+    );
 }
 
 /// The engine on this store: allocate, restart on the same database, and find the same

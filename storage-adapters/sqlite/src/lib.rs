@@ -5,7 +5,7 @@
 //! | table | key | holds |
 //! |---|---|---|
 //! | `meta` | `key` | `schema_version`, `next_id`, `last_seq` |
-//! | `changes` | `seq` | the change log and history: time, user, comment, object type and ref, before and after images (JSON); indexed by `obj_key`, a 64-bit key of the ref that keeps neighbouring addresses neighbours (so bulk allocation appends to the index instead of inserting at random) |
+//! | `changes` | `seq` | the change log and history: time, user, comment, object type and ref, before and after images (JSON); indexed by `obj_key`, a 64-bit key of the ref that keeps neighbouring addresses neighbours. A row with `run` = n > 1 stands for n changes: consecutive sequence numbers creating consecutive addresses with the same state and nothing else, by one user at one time (what bulk allocation writes); its ref and image are those of the first address |
 //! | `objects` | `obj_type`, `id` | the latest image of every object but IPAM records (JSON) |
 //! | `ipam_records` | `space`, `addr` | every stored address record: address as 4 or 16 big-endian bytes, state as a number (Free 0, Assigned 1, Claimed 2, Held 3, Reserved 4), and the whole record as JSON only when it carries more than its state (a hold, properties, usage) |
 //! | `idempotency` | `key` | remembered idempotency keys, content hashes and answers |
@@ -77,7 +77,8 @@ CREATE TABLE IF NOT EXISTS changes (
     obj_ref TEXT NOT NULL,
     obj_key INTEGER NOT NULL,
     before TEXT,
-    after TEXT
+    after TEXT,
+    run INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS changes_by_object ON changes (obj_key, seq);
 CREATE TABLE IF NOT EXISTS objects (
@@ -206,7 +207,7 @@ impl SqliteStore {
     }
 }
 
-fn decode_change(row: &rusqlite::Row<'_>) -> Result<Change, StoreError> {
+fn decode_changes(row: &rusqlite::Row<'_>) -> Result<Vec<Change>, StoreError> {
     let get = |i: usize| -> Result<rusqlite::types::Value, StoreError> {
         row.get(i).map_err(db("reading a change"))
     };
@@ -235,7 +236,7 @@ fn decode_change(row: &rusqlite::Row<'_>) -> Result<Change, StoreError> {
         })
         .transpose()
     };
-    Ok(Change {
+    let first = Change {
         seq,
         time: int(get(1)?),
         user_id: int(get(2)?) as u64,
@@ -244,10 +245,98 @@ fn decode_change(row: &rusqlite::Row<'_>) -> Result<Change, StoreError> {
         key,
         before: image(text(get(7)?))?,
         after: image(text(get(8)?))?,
-    })
+    };
+    let run = int(get(9)?);
+    if run == 1 {
+        return Ok(vec![first]);
+    }
+    let (ObjKey::IpamRecord { space, addr }, None, Some(Object::IpamRecord(rec))) =
+        (&first.key, &first.before, &first.after)
+    else {
+        return Err(corrupt(format!(
+            "change {seq}: a run of {run} that is not of new address records"
+        )));
+    };
+    if !(2..=MAX_RUN as i64).contains(&run) {
+        return Err(corrupt(format!("change {seq}: a run of {run}")));
+    }
+    let mut out = Vec::with_capacity(run as usize);
+    for i in 0..run as u64 {
+        let a = ip_add(*addr, i).ok_or_else(|| {
+            corrupt(format!(
+                "change {seq}: its run passes the end of the address family"
+            ))
+        })?;
+        let mut c = first.clone();
+        c.seq = seq + i;
+        c.key = ObjKey::IpamRecord {
+            space: *space,
+            addr: a,
+        };
+        c.after = Some(Object::IpamRecord(IpamRecord {
+            addr: a,
+            ..rec.clone()
+        }));
+        out.push(c);
+    }
+    Ok(out)
 }
 
-const CHANGE_COLUMNS: &str = "seq, time, user_id, user, comment, obj_type, obj_ref, before, after";
+/// Most changes one `changes` row stands for.
+const MAX_RUN: usize = 4096;
+
+/// `a + i` within its family.
+fn ip_add(a: IpAddr, i: u64) -> Option<IpAddr> {
+    match a {
+        IpAddr::V4(v) => u32::from(v)
+            .checked_add(u32::try_from(i).ok()?)
+            .map(|x| IpAddr::from(x.to_be_bytes())),
+        IpAddr::V6(v) => u128::from(v)
+            .checked_add(u128::from(i))
+            .map(|x| IpAddr::from(x.to_be_bytes())),
+    }
+}
+
+/// The image of a change that can join a run: a new record carrying only its state.
+fn runnable(c: &Change) -> Option<(u64, IpAddr, RecordState)> {
+    match (&c.key, &c.before, &c.after) {
+        (ObjKey::IpamRecord { space, addr }, None, Some(Object::IpamRecord(r)))
+            if r.hold.is_none() && r.properties.is_empty() && r.usage.is_empty() =>
+        {
+            Some((*space, *addr, r.state))
+        }
+        _ => None,
+    }
+}
+
+/// How many changes from `cs[0]` on form one run (at least 1).
+fn run_length(cs: &[Change]) -> usize {
+    let Some((space, addr, state)) = cs.first().and_then(runnable) else {
+        return 1;
+    };
+    let c0 = &cs[0];
+    let k0 = ref_key(&c0.key);
+    let mut n = 1;
+    while n < cs.len().min(MAX_RUN) {
+        let c = &cs[n];
+        let same = runnable(c).is_some_and(|(s, a, st)| {
+            s == space && st == state && Some(a) == ip_add(addr, n as u64)
+        }) && c.seq == c0.seq + n as u64
+            && c.time == c0.time
+            && c.user_id == c0.user_id
+            && c.user == c0.user
+            && c.comment == c0.comment
+            && ref_key(&c.key) == k0.wrapping_add(n as i64);
+        if !same {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+const CHANGE_COLUMNS: &str =
+    "seq, time, user_id, user, comment, obj_type, obj_ref, before, after, run";
 
 impl Store for SqliteStore {
     fn meta(&mut self) -> Result<StoreMeta, StoreError> {
@@ -311,18 +400,27 @@ impl Store for SqliteStore {
     }
 
     fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
+        // A run row starts at most MAX_RUN - 1 before the first change it holds.
         let sql =
             format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > ?1 ORDER BY seq LIMIT ?2");
         let mut st = self
             .conn
             .prepare_cached(&sql)
             .map_err(db("reading the change log"))?;
+        let from = after.saturating_sub(MAX_RUN as u64) as i64;
         let mut rows = st
-            .query(params![after as i64, limit as i64])
+            .query(params![from, (limit + MAX_RUN) as i64])
             .map_err(db("reading the change log"))?;
         let mut out = Vec::new();
         while let Some(row) = rows.next().map_err(db("reading the change log"))? {
-            out.push(decode_change(row)?);
+            for c in decode_changes(row)? {
+                if c.seq > after && out.len() < limit {
+                    out.push(c);
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
         }
         Ok(out)
     }
@@ -335,7 +433,7 @@ impl Store for SqliteStore {
             .map_err(db(ctx()))?;
         {
             let mut ins_change = tx
-                .prepare_cached("INSERT INTO changes (seq, time, user_id, user, comment, obj_type, obj_ref, obj_key, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")
+                .prepare_cached("INSERT INTO changes (seq, time, user_id, user, comment, obj_type, obj_ref, obj_key, before, after, run) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)")
                 .map_err(db(ctx()))?;
             let mut put_obj = tx
                 .prepare_cached(
@@ -353,12 +451,13 @@ impl Store for SqliteStore {
             let mut del_rec = tx
                 .prepare_cached("DELETE FROM ipam_records WHERE space = ?1 AND addr = ?2")
                 .map_err(db(ctx()))?;
-            for c in b.changes {
+            let mut i = 0;
+            while i < b.changes.len() {
+                let run = run_length(&b.changes[i..]);
+                let c = &b.changes[i];
                 let t = c.key.obj_type().name();
                 let before = c.before.as_ref().map(Object::to_json);
                 let after = c.after.as_ref().map(Object::to_json);
-                let r = c.key.to_ref();
-                let h = ref_key(&c.key);
                 ins_change
                     .execute(params![
                         c.seq as i64,
@@ -367,35 +466,45 @@ impl Store for SqliteStore {
                         &*c.user,
                         &*c.comment,
                         t,
-                        r,
-                        h,
+                        c.key.to_ref(),
+                        ref_key(&c.key),
                         before,
-                        after
+                        after,
+                        run as i64
                     ])
                     .map_err(db(ctx()))?;
-                match (&c.key, &after) {
-                    (ObjKey::IpamRecord { space, addr }, Some(j)) => {
-                        let Some(Object::IpamRecord(rec)) = &c.after else {
+                for c in &b.changes[i..i + run] {
+                    let after = if run == 1 { after.clone() } else { None };
+                    match (&c.key, &c.after) {
+                        (ObjKey::IpamRecord { space, addr }, Some(Object::IpamRecord(rec))) => {
+                            let only_state = rec.hold.is_none()
+                                && rec.properties.is_empty()
+                                && rec.usage.is_empty();
+                            let data = if only_state { None } else { after };
+                            put_rec.execute(params![
+                                *space as i64,
+                                addr_bytes(*addr),
+                                i64::from(rec.state.code()),
+                                data
+                            ])
+                        }
+                        (ObjKey::IpamRecord { .. }, Some(_)) => {
                             return Err(corrupt(format!(
                                 "change {}: a record key with another image",
                                 c.seq
-                            )));
-                        };
-                        let code = i64::from(rec.state.code());
-                        let only_state =
-                            rec.hold.is_none() && rec.properties.is_empty() && rec.usage.is_empty();
-                        let data = (!only_state).then_some(j);
-                        put_rec.execute(params![*space as i64, addr_bytes(*addr), code, data])
+                            )))
+                        }
+                        (ObjKey::IpamRecord { space, addr }, None) => {
+                            del_rec.execute(params![*space as i64, addr_bytes(*addr)])
+                        }
+                        (k, Some(_)) => {
+                            put_obj.execute(params![t, k.id().unwrap_or_default() as i64, after])
+                        }
+                        (k, None) => del_obj.execute(params![t, k.id().unwrap_or_default() as i64]),
                     }
-                    (ObjKey::IpamRecord { space, addr }, None) => {
-                        del_rec.execute(params![*space as i64, addr_bytes(*addr)])
-                    }
-                    (k, Some(j)) => {
-                        put_obj.execute(params![t, k.id().unwrap_or_default() as i64, j])
-                    }
-                    (k, None) => del_obj.execute(params![t, k.id().unwrap_or_default() as i64]),
+                    .map_err(db(ctx()))?;
                 }
-                .map_err(db(ctx()))?;
+                i += run;
             }
             if let Some(before) = b.forget_idempotency_before {
                 tx.execute("DELETE FROM idempotency WHERE time < ?1", [before])
@@ -472,12 +581,22 @@ impl StoreReader for SqliteReader {
     fn history(&mut self, q: &HistoryQuery) -> Result<(Vec<Change>, u64), StoreError> {
         let mut cond = vec!["1 = 1".to_string()];
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        if let Some(k) = &q.key {
-            let r = k.to_ref();
-            args.push(ref_key(k).into());
-            cond.push(format!("obj_key = ?{}", args.len()));
-            args.push(r.into());
-            cond.push(format!("obj_ref = ?{}", args.len()));
+        match &q.key {
+            // An address may sit inside a run row that starts up to MAX_RUN - 1 keys before it.
+            Some(k @ ObjKey::IpamRecord { .. }) => {
+                let key = ref_key(k);
+                args.push(key.saturating_sub(MAX_RUN as i64 - 1).into());
+                cond.push(format!("obj_key >= ?{}", args.len()));
+                args.push(key.into());
+                cond.push(format!("obj_key <= ?{}", args.len()));
+            }
+            Some(k) => {
+                args.push(ref_key(k).into());
+                cond.push(format!("obj_key = ?{}", args.len()));
+                args.push(k.to_ref().into());
+                cond.push(format!("obj_ref = ?{}", args.len()));
+            }
+            None => {}
         }
         if let Some(u) = q.user_id {
             args.push((u as i64).into());
@@ -492,27 +611,58 @@ impl StoreReader for SqliteReader {
             cond.push(format!("time <= ?{}", args.len()));
         }
         let filter = cond.join(" AND ");
-        let total: i64 = self
-            .conn
-            .query_row(
-                &format!("SELECT count(*) FROM changes WHERE {filter}"),
-                rusqlite::params_from_iter(args.iter()),
-                |r| r.get(0),
-            )
-            .map_err(db("counting history"))?;
         let limit = if q.limit == 0 {
             100
         } else {
             q.limit.min(10_000)
-        };
-        let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE {filter} ORDER BY seq DESC LIMIT {limit} OFFSET {}", q.offset);
+        } as usize;
+        let offset = q.offset as usize;
+        if let Some(k @ ObjKey::IpamRecord { .. }) = &q.key {
+            // One address: few rows; expand them and keep its own changes.
+            let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE {filter}");
+            let mut st = self.conn.prepare(&sql).map_err(db("reading history"))?;
+            let mut rows = st
+                .query(rusqlite::params_from_iter(args.iter()))
+                .map_err(db("reading history"))?;
+            let mut all = Vec::new();
+            while let Some(row) = rows.next().map_err(db("reading history"))? {
+                all.extend(decode_changes(row)?.into_iter().filter(|c| c.key == *k));
+            }
+            all.sort_by_key(|c| std::cmp::Reverse(c.seq));
+            let total = all.len() as u64;
+            return Ok((all.into_iter().skip(offset).take(limit).collect(), total));
+        }
+        let total: i64 = self
+            .conn
+            .query_row(
+                &format!("SELECT coalesce(sum(run), 0) FROM changes WHERE {filter}"),
+                rusqlite::params_from_iter(args.iter()),
+                |r| r.get(0),
+            )
+            .map_err(db("counting history"))?;
+        let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE {filter} ORDER BY seq DESC");
         let mut st = self.conn.prepare(&sql).map_err(db("reading history"))?;
         let mut rows = st
             .query(rusqlite::params_from_iter(args.iter()))
             .map_err(db("reading history"))?;
         let mut out = Vec::new();
+        let mut skipped = 0;
         while let Some(row) = rows.next().map_err(db("reading history"))? {
-            out.push(decode_change(row)?);
+            let cs = decode_changes(row)?;
+            if skipped + cs.len() <= offset {
+                skipped += cs.len();
+                continue;
+            }
+            for c in cs.into_iter().rev() {
+                if skipped < offset {
+                    skipped += 1;
+                } else if out.len() < limit {
+                    out.push(c);
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
         }
         Ok((out, total as u64))
     }
