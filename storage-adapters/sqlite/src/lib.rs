@@ -102,38 +102,8 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ) WITHOUT ROWID;
 ";
 
-/// The indexed key of `changes` by object: equal refs give equal keys (the query then
-/// compares the ref itself), and neighbouring addresses give neighbouring keys, so that bulk
-/// allocation appends to the index rather than inserting at random places.
 fn ref_key(k: &ObjKey) -> i64 {
-    fn fnv(bytes: impl IntoIterator<Item = u8>) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in bytes {
-            h ^= u64::from(b);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        h
-    }
-    let k = match *k {
-        ObjKey::IpamRecord {
-            space,
-            addr: IpAddr::V4(a),
-        } => (space & 0x7fff_ffff) << 32 | u64::from(u32::from(a)),
-        ObjKey::IpamRecord {
-            space,
-            addr: IpAddr::V6(a),
-        } => {
-            let o = a.octets();
-            let upper = fnv(space
-                .to_le_bytes()
-                .into_iter()
-                .chain(o[..12].iter().copied()));
-            (upper & 0x7fff_ffff) << 32
-                | u64::from(u32::from_be_bytes([o[12], o[13], o[14], o[15]]))
-        }
-        ref other => fnv(other.to_ref().bytes()) & 0x7fff_ffff_ffff_ffff,
-    };
-    k as i64
+    k.index_key()
 }
 
 fn addr_bytes(a: IpAddr) -> Vec<u8> {
