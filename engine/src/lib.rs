@@ -36,6 +36,7 @@ pub use error::{EngineError, StoreError};
 pub use ipam_index::Utilization;
 pub use model::{Id, Millis, ObjKey, ObjType, Object, SYSTEM_USER};
 pub use store::{
-    Change, CommitBatch, EventType, HistoryQuery, IdempotencyEntry, Store, StoreMeta, StoreReader,
+    record_from_row, record_row_addr, Change, CommitBatch, EventType, HistoryQuery,
+    IdempotencyEntry, Store, StoreMeta, StoreReader,
 };
 pub use view::{RangeView, View};

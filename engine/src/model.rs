@@ -415,13 +415,15 @@ impl IpamRecord {
         self.state == RecordState::Free && self.properties.is_empty() && self.usage.is_empty()
     }
 
+    /// A record that carries nothing but its state (no hold, properties or usage).
+    pub fn is_state_only(&self) -> bool {
+        self.hold.is_none() && self.properties.is_empty() && self.usage.is_empty()
+    }
+
     /// A record that is `Assigned` and carries nothing else. The engine keeps these as one
     /// bit in the index only.
     pub fn is_plain_assigned(&self) -> bool {
-        self.state == RecordState::Assigned
-            && self.hold.is_none()
-            && self.properties.is_empty()
-            && self.usage.is_empty()
+        self.state == RecordState::Assigned && self.is_state_only()
     }
 }
 

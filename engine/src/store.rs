@@ -7,8 +7,10 @@
 
 use std::sync::Arc;
 
+use std::net::IpAddr;
+
 use crate::error::StoreError;
-use crate::model::{Id, Millis, ObjKey, Object};
+use crate::model::{Id, IpamRecord, Millis, ObjKey, Object, RecordState};
 
 /// One change to one object: the unit of the change log and of history.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -137,4 +139,45 @@ pub trait Store: Send {
 pub trait StoreReader: Send {
     /// Changes matching `q`, newest first, and the total number matching.
     fn history(&mut self, q: &HistoryQuery) -> Result<(Vec<Change>, u64), StoreError>;
+}
+
+/// How the SQL stores keep an address record in a row: `(space, addr, state, data)` with the
+/// address as 4 or 16 big-endian bytes ([`record_row_addr`]), the state as
+/// [`RecordState::code`], and the whole record as JSON in `data` only when it carries more than
+/// its state ([`IpamRecord::is_state_only`]). This decodes such a row.
+pub fn record_from_row(
+    space: i64,
+    addr: &[u8],
+    state: i64,
+    data: Option<&str>,
+) -> Result<IpamRecord, StoreError> {
+    let corrupt = |what: String| StoreError::Corrupt { what };
+    if let Some(json) = data {
+        return match Object::from_json(crate::model::ObjType::IpamRecord, json) {
+            Ok(Object::IpamRecord(r)) => Ok(r),
+            Ok(_) => Err(corrupt(format!("address record {json}: not a record"))),
+            Err(e) => Err(corrupt(format!("address record {json}: {e}"))),
+        };
+    }
+    let addr = match addr.len() {
+        4 => IpAddr::from(<[u8; 4]>::try_from(addr).expect("4 bytes")),
+        16 => IpAddr::from(<[u8; 16]>::try_from(addr).expect("16 bytes")),
+        n => return Err(corrupt(format!("address record with a {n}-byte address"))),
+    };
+    let state = u8::try_from(state)
+        .ok()
+        .and_then(RecordState::from_code)
+        .ok_or_else(|| corrupt(format!("address record {addr}: unknown state {state}")))?;
+    Ok(IpamRecord {
+        state,
+        ..IpamRecord::free(space as u64, addr)
+    })
+}
+
+/// The address of a record row: 4 or 16 big-endian bytes (see [`record_from_row`]).
+pub fn record_row_addr(a: IpAddr) -> Vec<u8> {
+    match a {
+        IpAddr::V4(v) => v.octets().to_vec(),
+        IpAddr::V6(v) => v.octets().to_vec(),
+    }
 }

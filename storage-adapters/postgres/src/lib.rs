@@ -10,13 +10,11 @@
 //! here yet.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use ipam_engine::model::{IpamRecord, RecordState};
 use ipam_engine::{
-    Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis, ObjKey, ObjType, Object, Store,
-    StoreError, StoreMeta, StoreReader,
+    record_from_row, record_row_addr, Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis,
+    ObjKey, ObjType, Object, Store, StoreError, StoreMeta, StoreReader,
 };
 use postgres::{Client, NoTls, Row};
 
@@ -101,13 +99,6 @@ fn connect(url: &str, schema: &str) -> Result<Client, StoreError> {
         ))
         .map_err(db(format!("selecting schema {schema}")))?;
     Ok(client)
-}
-
-fn addr_bytes(a: IpAddr) -> Vec<u8> {
-    match a {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
-    }
 }
 
 impl PostgresStore {
@@ -214,27 +205,14 @@ impl Store for PostgresStore {
             .query("SELECT space, addr, state, data FROM ipam_records", &[])
             .map_err(db("loading address records"))?
         {
-            if let Some(data) = row.get::<_, Option<String>>(3) {
-                f(Object::from_json(ObjType::IpamRecord, &data)
-                    .map_err(|e| corrupt(format!("address record {data}: {e}")))?);
-                continue;
-            }
-            let space: i64 = row.get(0);
+            let data: Option<String> = row.get(3);
             let addr: Vec<u8> = row.get(1);
-            let code: i16 = row.get(2);
-            let addr = match addr.len() {
-                4 => IpAddr::from(<[u8; 4]>::try_from(&addr[..]).expect("4 bytes")),
-                16 => IpAddr::from(<[u8; 16]>::try_from(&addr[..]).expect("16 bytes")),
-                n => return Err(corrupt(format!("address record with a {n}-byte address"))),
-            };
-            let state = u8::try_from(code)
-                .ok()
-                .and_then(RecordState::from_code)
-                .ok_or_else(|| corrupt(format!("address record {addr}: unknown state {code}")))?;
-            f(Object::IpamRecord(IpamRecord {
-                state,
-                ..IpamRecord::free(space as u64, addr)
-            }));
+            f(Object::IpamRecord(record_from_row(
+                row.get(0),
+                &addr,
+                i64::from(row.get::<_, i16>(2)),
+                data.as_deref(),
+            )?));
         }
         Ok(())
     }
@@ -292,10 +270,9 @@ impl Store for PostgresStore {
             let c = &b.changes[i];
             match (&c.key, &c.after) {
                 (ObjKey::IpamRecord { space, addr }, Some(Object::IpamRecord(rec))) => {
-                    let only_state =
-                        rec.hold.is_none() && rec.properties.is_empty() && rec.usage.is_empty();
+                    let only_state = rec.is_state_only();
                     rs.push(*space as i64);
-                    ra.push(addr_bytes(*addr));
+                    ra.push(record_row_addr(*addr));
                     rst.push(i16::from(rec.state.code()));
                     rd.push(if only_state { None } else { after[i].clone() });
                 }
@@ -307,7 +284,7 @@ impl Store for PostgresStore {
                 }
                 (ObjKey::IpamRecord { space, addr }, None) => {
                     ds.push(*space as i64);
-                    da.push(addr_bytes(*addr));
+                    da.push(record_row_addr(*addr));
                 }
                 (k, Some(_)) => {
                     pt.push(otype[i].clone());

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use ipam_engine::model::{IpamRecord, RecordState};
 use ipam_engine::{
-    Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis, ObjKey, ObjType, Object, Store,
-    StoreError, StoreMeta, StoreReader,
+    record_from_row, record_row_addr, Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis,
+    ObjKey, ObjType, Object, Store, StoreError, StoreMeta, StoreReader,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -104,13 +104,6 @@ CREATE TABLE IF NOT EXISTS idempotency (
 
 fn ref_key(k: &ObjKey) -> i64 {
     k.index_key()
-}
-
-fn addr_bytes(a: IpAddr) -> Vec<u8> {
-    match a {
-        IpAddr::V4(v) => v.octets().to_vec(),
-        IpAddr::V6(v) => v.octets().to_vec(),
-    }
 }
 
 fn configure(conn: &Connection, durability: Durability) -> Result<(), StoreError> {
@@ -271,7 +264,7 @@ fn ip_add(a: IpAddr, i: u64) -> Option<IpAddr> {
 fn runnable(c: &Change) -> Option<(u64, IpAddr, RecordState)> {
     match (&c.key, &c.before, &c.after) {
         (ObjKey::IpamRecord { space, addr }, None, Some(Object::IpamRecord(r)))
-            if r.hold.is_none() && r.properties.is_empty() && r.usage.is_empty() =>
+            if r.is_state_only() =>
         {
             Some((*space, *addr, r.state))
         }
@@ -344,27 +337,13 @@ impl Store for SqliteStore {
         while let Some(row) = rows.next().map_err(db("loading address records"))? {
             let ctx = "loading address records";
             let data: Option<String> = row.get(3).map_err(db(ctx))?;
-            if let Some(data) = data {
-                f(Object::from_json(ObjType::IpamRecord, &data)
-                    .map_err(|e| corrupt(format!("address record {data}: {e}")))?);
-                continue;
-            }
-            let space: i64 = row.get(0).map_err(db(ctx))?;
             let addr: Vec<u8> = row.get(1).map_err(db(ctx))?;
-            let code: i64 = row.get(2).map_err(db(ctx))?;
-            let addr = match addr.len() {
-                4 => IpAddr::from(<[u8; 4]>::try_from(&addr[..]).expect("4 bytes")),
-                16 => IpAddr::from(<[u8; 16]>::try_from(&addr[..]).expect("16 bytes")),
-                n => return Err(corrupt(format!("address record with a {n}-byte address"))),
-            };
-            let state = u8::try_from(code)
-                .ok()
-                .and_then(RecordState::from_code)
-                .ok_or_else(|| corrupt(format!("address record {addr}: unknown state {code}")))?;
-            f(Object::IpamRecord(IpamRecord {
-                state,
-                ..IpamRecord::free(space as u64, addr)
-            }));
+            f(Object::IpamRecord(record_from_row(
+                row.get(0).map_err(db(ctx))?,
+                &addr,
+                row.get(2).map_err(db(ctx))?,
+                data.as_deref(),
+            )?));
         }
         Ok(())
     }
@@ -447,13 +426,10 @@ impl Store for SqliteStore {
                     let after = if run == 1 { after.clone() } else { None };
                     match (&c.key, &c.after) {
                         (ObjKey::IpamRecord { space, addr }, Some(Object::IpamRecord(rec))) => {
-                            let only_state = rec.hold.is_none()
-                                && rec.properties.is_empty()
-                                && rec.usage.is_empty();
-                            let data = if only_state { None } else { after };
+                            let data = if rec.is_state_only() { None } else { after };
                             put_rec.execute(params![
                                 *space as i64,
-                                addr_bytes(*addr),
+                                record_row_addr(*addr),
                                 i64::from(rec.state.code()),
                                 data
                             ])
@@ -465,7 +441,7 @@ impl Store for SqliteStore {
                             )))
                         }
                         (ObjKey::IpamRecord { space, addr }, None) => {
-                            del_rec.execute(params![*space as i64, addr_bytes(*addr)])
+                            del_rec.execute(params![*space as i64, record_row_addr(*addr)])
                         }
                         (k, Some(_)) => {
                             put_obj.execute(params![t, k.id().unwrap_or_default() as i64, after])
