@@ -32,10 +32,10 @@ struct Scale {
 }
 
 /// A scratch directory for one measurement, removed on drop.
-struct Scratch(PathBuf);
+pub(crate) struct Scratch(pub(crate) PathBuf);
 
 impl Scratch {
-    fn new(tag: &str) -> Result<Scratch> {
+    pub(crate) fn new(tag: &str) -> Result<Scratch> {
         let base = std::env::var_os("IPAM_BENCH_DIR")
             .map_or_else(|| PathBuf::from("target/bench-data"), PathBuf::from);
         let p = base.join(format!("{tag}-{}", std::process::id()));
@@ -507,7 +507,7 @@ pub fn open_probe(dir: &Path, mode: &str) -> Result<()> {
     Ok(())
 }
 
-fn median(v: &mut [f64]) -> f64 {
+pub(crate) fn median(v: &mut [f64]) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

@@ -1,10 +1,11 @@
 //! `ipam-bench`: side-by-side comparison harness. One subcommand per suite.
 //!
 //! ```text
-//! ipam-bench index|engine [--quick|--smoke] [--json FILE]
+//! ipam-bench index|engine|http [--quick|--smoke] [--json FILE]
 //! ```
 
 mod engine_suite;
+mod http_suite;
 mod index_suite;
 
 use anyhow::{bail, Context, Result};
@@ -19,6 +20,9 @@ suites:
           scratch databases go; default target/bench-data;
           IPAM_BENCH_KEEP=1 keeps them; IPAM_BENCH_SYNC=normal
           measures SQLite with synchronous=NORMAL instead of FULL)
+  http    Central over HTTPS in this process: 64 clients allocating single addresses
+          (next free + claim) and reading records, checked for duplicates; baseline:
+          GET /health on the same connections
 
 options:
   --quick       full data sets, fewer rounds and lookups: finishes in under a minute
@@ -73,6 +77,7 @@ fn main() -> Result<()> {
     let report: Report = match suite.as_deref() {
         Some("index") => index_suite::run(&opts)?,
         Some("engine") => engine_suite::run(&opts)?,
+        Some("http") => http_suite::run(&opts)?,
         Some(other) => bail!("unknown suite {other}\n\n{USAGE}"),
         None => bail!("no suite given\n\n{USAGE}"),
     };

@@ -10,6 +10,8 @@
 //!   uncommitted batch fails with [`EngineError::Poisoned`].
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
@@ -122,10 +124,13 @@ pub struct OpenReport {
     pub elapsed: Duration,
 }
 
+/// Where a transaction's answer goes: called once, from an engine thread.
+type Responder = Box<dyn FnOnce(Result<TxnResult, EngineError>) + Send>;
+
 struct Pending {
     txn: Transaction,
     hash: [u8; 32],
-    reply: Option<SyncSender<Result<TxnResult, EngineError>>>,
+    reply: Option<Responder>,
 }
 
 pub(crate) struct Shared {
@@ -139,6 +144,34 @@ pub(crate) struct Shared {
     snapshot_lock: Mutex<()>,
     last_snapshot_seq: Mutex<u64>,
     stopping: std::sync::atomic::AtomicBool,
+    stats: StatCounters,
+}
+
+#[derive(Default)]
+struct StatCounters {
+    commits: AtomicU64,
+    transactions: AtomicU64,
+    changes: AtomicU64,
+    commit_micros: AtomicU64,
+    failed_commits: AtomicU64,
+}
+
+/// Counters of the write path since the engine started (for metrics).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Group commits written to the store.
+    pub commits: u64,
+    /// Transactions acknowledged by those commits (including failed ones, which write
+    /// nothing but are answered in the same batch).
+    pub transactions: u64,
+    /// Changes written.
+    pub changes: u64,
+    /// Time spent in the store's commit, in microseconds.
+    pub commit_micros: u64,
+    /// Commits the store failed.
+    pub failed_commits: u64,
+    /// Sequence number of the last committed change.
+    pub committed_seq: u64,
 }
 
 impl Shared {
@@ -310,6 +343,7 @@ impl Engine {
                 _ => 0,
             }),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            stats: StatCounters::default(),
         });
         let (tx, rx) = mpsc::sync_channel::<Pending>(config.max_batch * 4);
         let w = Arc::clone(&shared);
@@ -340,34 +374,56 @@ impl Engine {
     /// changed), [`EngineError::IdempotencyConflict`], [`EngineError::Poisoned`] after a store
     /// failure, [`EngineError::ShuttingDown`].
     pub fn submit(&self, txn: Transaction) -> Result<TxnResult, EngineError> {
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        self.submit_with(txn, move |r| {
+            let _ = rtx.send(r);
+        });
+        rrx.recv()
+            .map_err(|_| self.shared.poisoned().unwrap_or(EngineError::ShuttingDown))?
+    }
+
+    /// Queues a transaction and calls `done` with what [`Engine::submit`] would answer,
+    /// once it is durable (or refused). `done` runs on an engine thread and must not block;
+    /// it is dropped uncalled only when the engine stops first. This call waits only while
+    /// the queue is full (backpressure), never for the commit: async front-ends use it with
+    /// a oneshot channel instead of parking a thread per request.
+    pub fn submit_with(
+        &self,
+        txn: Transaction,
+        done: impl FnOnce(Result<TxnResult, EngineError>) + Send + 'static,
+    ) {
         if let Some(e) = self.shared.poisoned() {
-            return Err(e);
+            return done(Err(e));
         }
         if txn
             .commands
             .iter()
             .any(|c| matches!(c, Command::ExpireHolds))
         {
-            return Err(EngineError::invalid(
+            return done(Err(EngineError::invalid(
                 "commands",
                 "ExpireHolds is sent by the engine itself",
-            ));
+            )));
         }
-        let (rtx, rrx) = mpsc::sync_channel(1);
-        let p = Pending {
-            hash: content_hash(&txn),
-            txn,
-            reply: Some(rtx),
+        let sender = self.tx.lock().expect("sender lock").clone();
+        let Some(sender) = sender else {
+            return done(Err(EngineError::ShuttingDown));
         };
-        let sender = self
-            .tx
-            .lock()
-            .expect("sender lock")
-            .clone()
-            .ok_or(EngineError::ShuttingDown)?;
-        sender.send(p).map_err(|_| EngineError::ShuttingDown)?;
-        rrx.recv()
-            .map_err(|_| self.shared.poisoned().unwrap_or(EngineError::ShuttingDown))?
+        let p = Pending {
+            // Only keyed transactions are compared with an earlier answer.
+            hash: if txn.idempotency_key.is_some() {
+                content_hash(&txn)
+            } else {
+                [0; 32]
+            },
+            txn,
+            reply: Some(Box::new(done)),
+        };
+        if let Err(mpsc::SendError(p)) = sender.send(p) {
+            if let Some(r) = p.reply {
+                r(Err(EngineError::ShuttingDown));
+            }
+        }
     }
 
     /// Runs a read against a consistent view as `user`, and answers once everything it saw
@@ -384,6 +440,25 @@ impl Engine {
         };
         self.shared.wait_committed(seq)?;
         Ok(r)
+    }
+
+    /// Like [`Engine::read`] but never waits for durability: answers the result and the
+    /// sequence number of the last change the view showed. The answer may show changes
+    /// not yet durable until [`Engine::committed_seq`] reaches that number (wait with
+    /// [`Engine::wait_durable`] before showing it to anyone).
+    pub fn read_at<R>(
+        &self,
+        user: Id,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
+    ) -> Result<(R, u64), EngineError> {
+        let st = self.shared.read_state();
+        let view = View::new(&st, st.actor(user)?);
+        Ok((f(&view)?, st.applied_seq))
+    }
+
+    /// Waits until change `seq` is durable (errors when the engine was poisoned first).
+    pub fn wait_durable(&self, seq: u64) -> Result<(), EngineError> {
+        self.shared.wait_committed(seq)
     }
 
     /// Checks a login name and password; answers the user's id.
@@ -424,6 +499,19 @@ impl Engine {
     /// Sequence number of the last committed change.
     pub fn committed_seq(&self) -> u64 {
         *self.shared.committed.lock().expect("committed lock")
+    }
+
+    /// Counters of the write path since start.
+    pub fn stats(&self) -> EngineStats {
+        let s = &self.shared.stats;
+        EngineStats {
+            commits: s.commits.load(Relaxed),
+            transactions: s.transactions.load(Relaxed),
+            changes: s.changes.load(Relaxed),
+            commit_micros: s.commit_micros.load(Relaxed),
+            failed_commits: s.failed_commits.load(Relaxed),
+            committed_seq: self.committed_seq(),
+        }
     }
 
     /// Writes a snapshot now (when a snapshot directory is configured) and answers its path.
@@ -556,7 +644,7 @@ fn apply_loop(shared: &Shared, rx: &Receiver<Pending>, commit: &SyncSender<ToCom
         if shared.poisoned().is_some() {
             for p in batch {
                 if let Some(r) = p.reply {
-                    let _ = r.send(Err(shared.poisoned().expect("poisoned")));
+                    r(Err(shared.poisoned().expect("poisoned")));
                 }
             }
             continue;
@@ -570,10 +658,7 @@ fn apply_loop(shared: &Shared, rx: &Receiver<Pending>, commit: &SyncSender<ToCom
     }
 }
 
-type Reply = (
-    Option<SyncSender<Result<TxnResult, EngineError>>>,
-    Result<TxnResult, EngineError>,
-);
+type Reply = (Option<Responder>, Result<TxnResult, EngineError>);
 
 /// An applied batch on its way to the store.
 struct ToCommit {
@@ -642,8 +727,10 @@ fn committer_loop(shared: &Shared, store: &mut dyn Store, rx: &Receiver<ToCommit
             c.applied = more.applied;
             c.replies.extend(more.replies);
         }
+        let write = !c.changes.is_empty() || !c.idempotency.is_empty() || c.forget.is_some();
+        let t0 = Instant::now();
         let failed = shared.poisoned().is_some()
-            || ((!c.changes.is_empty() || !c.idempotency.is_empty() || c.forget.is_some())
+            || (write
                 && store
                     .commit(&CommitBatch {
                         changes: &c.changes,
@@ -653,10 +740,22 @@ fn committer_loop(shared: &Shared, store: &mut dyn Store, rx: &Receiver<ToCommit
                     })
                     .map_err(|e| shared.poison(e.to_string()))
                     .is_err());
+        let st = &shared.stats;
+        if write {
+            st.commits.fetch_add(1, Relaxed);
+            st.commit_micros
+                .fetch_add(t0.elapsed().as_micros() as u64, Relaxed);
+            if failed {
+                st.failed_commits.fetch_add(1, Relaxed);
+            } else {
+                st.changes.fetch_add(c.changes.len() as u64, Relaxed);
+            }
+        }
+        st.transactions.fetch_add(c.replies.len() as u64, Relaxed);
         if failed {
             for (reply, _) in c.replies {
                 if let Some(r) = reply {
-                    let _ = r.send(Err(shared.poisoned().expect("poisoned")));
+                    r(Err(shared.poisoned().expect("poisoned")));
                 }
             }
             continue;
@@ -664,7 +763,7 @@ fn committer_loop(shared: &Shared, store: &mut dyn Store, rx: &Receiver<ToCommit
         shared.set_committed(c.applied);
         for (reply, result) in c.replies {
             if let Some(r) = reply {
-                let _ = r.send(result);
+                r(result);
             }
         }
     }

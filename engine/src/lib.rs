@@ -31,7 +31,9 @@ pub use command::{
     AllocMode, AllocRequest, BlockRequest, BlockSpec, Command, Membership, NewRange, Outcome,
     PropertyDefinitionSpec, RangePatch, RecordPatch, Transaction, TxnResult, UserSpec, MAX_ALLOC,
 };
-pub use engine::{system_millis, Engine, EngineConfig, LoadSource, OpenReport, PasswordCost};
+pub use engine::{
+    system_millis, Engine, EngineConfig, EngineStats, LoadSource, OpenReport, PasswordCost,
+};
 pub use error::{EngineError, StoreError};
 pub use ipam_index::Utilization;
 pub use model::{Id, Millis, ObjKey, ObjType, Object, SYSTEM_USER};

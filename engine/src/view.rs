@@ -104,6 +104,26 @@ impl<'a> View<'a> {
         }
     }
 
+    /// Every range of an address space the user may read and `keep` accepts, in address
+    /// order (a range before the ranges it contains).
+    pub fn ranges_where(&self, space: Id, mut keep: impl FnMut(&Range) -> bool) -> Vec<Range> {
+        let mut out: Vec<Range> = self
+            .st
+            .ranges
+            .values()
+            .map(|e| &e.range)
+            .filter(|r| r.space == space && keep(r) && self.can_read(&ObjKey::Range(r.id)))
+            .cloned()
+            .collect();
+        out.sort_unstable_by(|a, b| a.from.cmp(&b.from).then(b.to.cmp(&a.to)));
+        out
+    }
+
+    /// The login name of a user id (for holders and history).
+    pub fn user_name(&self, id: Id) -> Option<String> {
+        self.st.users.get(&id).map(|u| u.name.clone())
+    }
+
     /// The ranges containing `addr`, deepest first, that the user may read.
     pub fn ranges_containing(&self, space: Id, addr: IpAddr) -> Vec<Id> {
         let Some(s) = self.st.spaces.get(&space) else {

@@ -1,0 +1,598 @@
+//! The Micetro-compatible API: request parsing, authentication, routing, errors and the
+//! `{"result": ...}` envelope. The handlers live in the sibling modules.
+//!
+//! Paths are parsed by hand rather than by axum's router because Micetro's refs are not
+//! path segments: a CIDR spans two segments, a collection may be repeated, names are
+//! matched case-insensitively and sometimes carry a trailing slash.
+mod admin;
+mod bulk;
+pub(crate) mod filter;
+mod params;
+mod ranges;
+mod records;
+mod render;
+mod routes;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use ipam_engine::{EngineError, Id, Transaction, TxnResult, View};
+use serde_json::{json, Value};
+
+use crate::App;
+pub(crate) use params::Params;
+pub(crate) use routes::{Route, Target};
+
+/// Builds the service.
+pub(crate) fn router(app: Arc<App>) -> axum::Router {
+    axum::Router::new()
+        .route("/mmws/api/{*rest}", any(handle))
+        .route("/mmws/api", any(handle))
+        .route("/openapi.json", get(openapi))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .fallback(unknown_path)
+        .with_state(app)
+}
+
+async fn openapi() -> Response {
+    json_response(StatusCode::OK, routes::openapi())
+}
+
+async fn metrics(State(app): State<Arc<App>>) -> Response {
+    let body = app.metrics.render(&app.engine.stats());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
+}
+
+async fn health(State(app): State<Arc<App>>) -> Response {
+    let e = app.engine.stats();
+    let ok = e.failed_commits == 0;
+    let body = json!({
+        "status": if ok { "ok" } else { "failing" },
+        "database": app.database,
+        "committedSequence": e.committed_seq,
+        "uptimeSeconds": app.uptime().as_secs(),
+    });
+    json_response(
+        if ok {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        },
+        body,
+    )
+}
+
+async fn unknown_path(req: Request) -> Response {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        codes::UNKNOWN_PATH,
+        format!(
+            "no such path: {} (the API is under /mmws/api/v2/; see /openapi.json)",
+            req.uri().path()
+        ),
+    )
+    .into_response_for(false)
+}
+
+/// Micetro's error codes, and ours (4000-4999) where Micetro has none we know of.
+pub(crate) mod codes {
+    /// Missing or expired credentials.
+    pub const MISSING_SESSION: u32 = 5002;
+    /// Wrong login name or password.
+    pub const BAD_LOGIN: u32 = 5001;
+    /// The account is locked after failed logins.
+    pub const LOCKED: u32 = 5003;
+    /// Object not found (v2).
+    pub const NOT_FOUND: u32 = 2049;
+    /// Object not found (legacy base).
+    pub const NOT_FOUND_LEGACY: u32 = 16544;
+    /// No access.
+    pub const NO_ACCESS: u32 = 1028;
+    /// Invalid argument.
+    pub const INVALID: u32 = 4001;
+    /// Overlapping or misplaced range, address outside a range.
+    pub const INDEX: u32 = 4002;
+    /// Name taken.
+    pub const NAME_TAKEN: u32 = 4003;
+    /// Custom property problem.
+    pub const PROPERTY: u32 = 4004;
+    /// Not enough free addresses or blocks.
+    pub const EXHAUSTED: u32 = 4005;
+    /// Locked range or container.
+    pub const RANGE_CLOSED: u32 = 4006;
+    /// Address held by another user.
+    pub const HELD: u32 = 4007;
+    /// Object still in use.
+    pub const IN_USE: u32 = 4008;
+    /// Idempotency key reused with different content.
+    pub const IDEMPOTENCY: u32 = 4009;
+    /// Malformed JSON.
+    pub const BAD_JSON: u32 = 4010;
+    /// Filter syntax error.
+    pub const FILTER: u32 = 4011;
+    /// Body too large.
+    pub const TOO_LARGE: u32 = 4013;
+    /// Unknown path.
+    pub const UNKNOWN_PATH: u32 = 4040;
+    /// Method not allowed on the path.
+    pub const METHOD: u32 = 4050;
+    /// The database failed; nothing was changed, or the outcome is unknown.
+    pub const STORE: u32 = 5010;
+    /// Central is shutting down.
+    pub const SHUTTING_DOWN: u32 = 5011;
+}
+
+/// An error answer: HTTP status, Micetro code, message.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    code: u32,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: u32, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 invalid argument.
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID, message)
+    }
+
+    /// 400 not found (Micetro's status for it).
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, codes::NOT_FOUND, message)
+    }
+
+    fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, codes::MISSING_SESSION, message)
+    }
+
+    fn into_response_for(self, legacy: bool) -> Response {
+        let code = if legacy && self.code == codes::NOT_FOUND {
+            codes::NOT_FOUND_LEGACY
+        } else {
+            self.code
+        };
+        json_response(
+            self.status,
+            json!({"error": {"code": code, "message": self.message}}),
+        )
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> ApiError {
+        use EngineError as E;
+        let msg = e.to_string();
+        let (status, code) = match e.root() {
+            E::NotFound(_) => (StatusCode::BAD_REQUEST, codes::NOT_FOUND),
+            E::AccessDenied { .. } => (StatusCode::BAD_REQUEST, codes::NO_ACCESS),
+            E::Invalid { .. } => (StatusCode::BAD_REQUEST, codes::INVALID),
+            E::Index(_) => (StatusCode::BAD_REQUEST, codes::INDEX),
+            E::NameTaken { .. } => (StatusCode::BAD_REQUEST, codes::NAME_TAKEN),
+            E::Property { .. } => (StatusCode::BAD_REQUEST, codes::PROPERTY),
+            E::Exhausted { .. } => (StatusCode::BAD_REQUEST, codes::EXHAUSTED),
+            E::RangeClosed { .. } => (StatusCode::BAD_REQUEST, codes::RANGE_CLOSED),
+            E::Held { .. } => (StatusCode::BAD_REQUEST, codes::HELD),
+            E::InUse { .. } => (StatusCode::BAD_REQUEST, codes::IN_USE),
+            E::IdempotencyConflict { .. } => (StatusCode::CONFLICT, codes::IDEMPOTENCY),
+            E::BadCredentials => (StatusCode::UNAUTHORIZED, codes::BAD_LOGIN),
+            E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, codes::SHUTTING_DOWN),
+            _ => (StatusCode::SERVICE_UNAVAILABLE, codes::STORE),
+        };
+        ApiError::new(status, code, msg)
+    }
+}
+
+impl From<filter::FilterError> for ApiError {
+    fn from(e: filter::FilterError) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, codes::FILTER, e.to_string())
+    }
+}
+
+/// A successful answer.
+pub(crate) enum Reply {
+    /// 200 with `{"result": value}`.
+    Ok(Value),
+    /// 201 with `{"result": value}`.
+    Created(Value),
+    /// 204, no body.
+    NoContent,
+    /// A body of its own (NDJSON export).
+    Raw(Response),
+}
+
+pub(crate) type ApiResult = Result<Reply, ApiError>;
+
+fn json_response(status: StatusCode, v: Value) -> Response {
+    let body = serde_json::to_vec(&v).expect("JSON values serialize");
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// One authenticated request, as the handlers see it.
+pub(crate) struct Ctx {
+    pub app: Arc<App>,
+    pub user: Id,
+    pub user_name: String,
+    pub method: Method,
+    pub params: Params,
+    pub headers: HeaderMap,
+    /// The session token, when the caller used one.
+    pub token: Option<String>,
+}
+
+impl Ctx {
+    /// Runs a read on the engine off the async threads (for reads that may scan).
+    pub async fn read<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError> + Send + 'static,
+    ) -> Result<R, ApiError> {
+        let app = self.app.clone();
+        let user = self.user;
+        tokio::task::spawn_blocking(move || app.engine.read(user, f))
+            .await
+            .map_err(join_error)?
+            .map_err(ApiError::from)
+    }
+
+    /// Runs a short read (a lookup, not a scan) on this thread; waits off-thread only when
+    /// it showed changes that are not durable yet.
+    pub async fn read_quick<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
+    ) -> Result<R, ApiError> {
+        let (r, seq) = self.app.engine.read_at(self.user, f)?;
+        if seq > self.app.engine.committed_seq() {
+            let app = self.app.clone();
+            tokio::task::spawn_blocking(move || app.engine.wait_durable(seq))
+                .await
+                .map_err(join_error)??;
+        }
+        Ok(r)
+    }
+
+    /// A lookup whose answer is only used to build a write (ids of named objects), never
+    /// shown: it does not wait for durability (the write it feeds is acknowledged only
+    /// once durable, after everything the lookup saw).
+    pub fn lookup<R>(
+        &self,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
+    ) -> Result<R, ApiError> {
+        Ok(self.app.engine.read_at(self.user, f)?.0)
+    }
+
+    /// Submits a transaction of `commands` with the request's `saveComment`.
+    pub async fn submit(&self, commands: Vec<ipam_engine::Command>) -> Result<TxnResult, ApiError> {
+        let comment = self.params.string("saveComment")?.unwrap_or_default();
+        self.submit_txn(Transaction {
+            user: self.user,
+            comment,
+            idempotency_key: None,
+            commands,
+        })
+        .await
+    }
+
+    /// Submits a transaction and waits (without holding a thread) until it is durable.
+    pub async fn submit_txn(&self, txn: Transaction) -> Result<TxnResult, ApiError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.app.engine.submit_with(txn, move |r| {
+            let _ = tx.send(r);
+        });
+        rx.await
+            .map_err(|_| ApiError::from(EngineError::ShuttingDown))?
+            .map_err(ApiError::from)
+    }
+}
+
+fn join_error(e: tokio::task::JoinError) -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        codes::STORE,
+        e.to_string(),
+    )
+}
+
+async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
+    let t0 = Instant::now();
+    // The listener adds the peer address; handler tests (no socket) have none.
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or_else(|| "-".to_string(), |c| c.0.to_string());
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let legacy = !path
+        .trim_start_matches("/mmws/api")
+        .trim_start_matches('/')
+        .to_ascii_lowercase()
+        .starts_with("v2");
+    let (user_name, resp) = match handle_inner(app.clone(), req).await {
+        Ok((user, reply)) => (
+            user,
+            match reply {
+                Reply::Ok(v) => json_response(StatusCode::OK, json!({ "result": v })),
+                Reply::Created(v) => json_response(StatusCode::CREATED, json!({ "result": v })),
+                Reply::NoContent => StatusCode::NO_CONTENT.into_response(),
+                Reply::Raw(r) => r,
+            },
+        ),
+        Err((user, e)) => {
+            if e.status == StatusCode::UNAUTHORIZED || e.status.is_server_error() {
+                tracing::warn!(%peer, user = user.as_deref().unwrap_or("-"), %method, %path, code = e.code, "{}", e.message);
+            } else {
+                tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), %method, %path, code = e.code, "{}", e.message);
+            }
+            (user, e.into_response_for(legacy))
+        }
+    };
+    let _ = user_name;
+    app.metrics
+        .observe(resp.status().as_u16(), t0.elapsed().as_micros() as u64);
+    resp
+}
+
+type Failure = (Option<String>, ApiError);
+
+async fn handle_inner(app: Arc<App>, req: Request) -> Result<(Option<String>, Reply), Failure> {
+    let (parts, body) = req.into_parts();
+    let body: Bytes = axum::body::to_bytes(body, app.max_body)
+        .await
+        .map_err(|_| {
+            (
+                None,
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    codes::TOO_LARGE,
+                    format!("the request body is larger than {} bytes", app.max_body),
+                ),
+            )
+        })?;
+    let raw = parts.uri.path();
+    let rest = raw
+        .strip_prefix("/mmws/api")
+        .unwrap_or(raw)
+        .trim_start_matches('/');
+    let segs = params::segments(rest);
+    let segs = match segs.first() {
+        Some(s) if s.eq_ignore_ascii_case("v2") => segs[1..].to_vec(),
+        _ => segs,
+    };
+    let params = Params::from_request(parts.uri.query(), &body).map_err(|e| (None, e))?;
+    let target = routes::resolve(&segs).map_err(|e| (None, e))?;
+    let method = parts.method.clone();
+    if !target.route.methods().contains(&method.as_str()) {
+        return Err((None, method_not_allowed(&method, target.route)));
+    }
+    // The one call that needs no credentials: logging in.
+    if target.route == Route::Sessions && method == Method::POST {
+        let r = admin::login(&app, &params).await.map_err(|e| {
+            let who = params.string("loginName").ok().flatten();
+            (who, e)
+        })?;
+        return Ok((None, r));
+    }
+    let (user, user_name, token) = authenticate(&app, &parts.headers)
+        .await
+        .map_err(|e| (None, e))?;
+    let ctx = Ctx {
+        app,
+        user,
+        user_name: user_name.clone(),
+        method,
+        params,
+        headers: parts.headers,
+        token,
+    };
+    let name = Some(user_name);
+    match dispatch(&ctx, &target).await {
+        Ok(r) => Ok((name, r)),
+        Err(e) => Err((name, e)),
+    }
+}
+
+async fn authenticate(
+    app: &Arc<App>,
+    h: &HeaderMap,
+) -> Result<(Id, String, Option<String>), ApiError> {
+    let Some(v) = h.get(header::AUTHORIZATION) else {
+        return Err(ApiError::unauthorized("Missing Session ID."));
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("the Authorization header is not text"))?
+        .trim();
+    let (scheme, cred) = v.split_once(' ').unwrap_or((v, ""));
+    let cred = cred.trim();
+    if scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("session") {
+        return match app.auth.session(cred) {
+            Some(s) => Ok((s.user, s.name, Some(cred.to_string()))),
+            None => Err(ApiError::unauthorized(
+                "Invalid or expired session: log in again (POST micetro/sessions)",
+            )),
+        };
+    }
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(ApiError::unauthorized(format!(
+            "unsupported Authorization scheme {scheme:?}: use Bearer or Basic"
+        )));
+    }
+    use base64_decode::decode;
+    let pair = decode(cred)
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+    let (name, password) = pair
+        .split_once(':')
+        .ok_or_else(|| ApiError::unauthorized("malformed Basic credentials"))?;
+    if let Some((id, canonical)) = app.auth.basic_cached(name, password) {
+        return Ok((id, canonical, None));
+    }
+    let (id, canonical) = check_password(app, name, password).await?;
+    app.auth.basic_remember(name, password, id, &canonical);
+    Ok((id, canonical, None))
+}
+
+/// Checks a password with lockout; answers the user id and canonical name.
+pub(crate) async fn check_password(
+    app: &Arc<App>,
+    name: &str,
+    password: &str,
+) -> Result<(Id, String), ApiError> {
+    if let Err(l) = app.auth.check_locked(name) {
+        app.metrics.failed_logins.fetch_add(1, Relaxed);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            codes::LOCKED,
+            format!(
+                "the account {name:?} is locked after repeated failed logins; try again in {} s",
+                l.seconds_left
+            ),
+        ));
+    }
+    let a = app.clone();
+    let (n, p) = (name.to_string(), password.to_string());
+    let r = tokio::task::spawn_blocking(move || {
+        let id = a.engine.authenticate(&n, &p)?;
+        let canonical = a.engine.read(id, move |v| Ok(v.user_name(id)))?;
+        Ok::<_, EngineError>((id, canonical.unwrap_or(n)))
+    })
+    .await
+    .map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::STORE,
+            e.to_string(),
+        )
+    })?;
+    match r {
+        Ok(x) => {
+            app.auth.succeeded(name);
+            Ok(x)
+        }
+        Err(EngineError::BadCredentials) => {
+            app.metrics.failed_logins.fetch_add(1, Relaxed);
+            if app.auth.failed(name) {
+                app.metrics.lockouts.fetch_add(1, Relaxed);
+                tracing::warn!(user = name, "account locked after repeated failed logins");
+            }
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                codes::BAD_LOGIN,
+                "Invalid username or password",
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn method_not_allowed(method: &Method, route: Route) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD,
+        format!(
+            "{} is not allowed on {}; allowed: {}",
+            method,
+            route.template(),
+            route.methods().join(", ")
+        ),
+    )
+}
+
+async fn dispatch(ctx: &Ctx, t: &Target) -> ApiResult {
+    use Route as R;
+    match t.route {
+        R::Micetro => admin::system_info(ctx).await,
+        R::Sessions | R::Session => admin::logout(ctx, t).await,
+        R::Ranges => ranges::collection(ctx).await,
+        R::Range => ranges::one(ctx, t).await,
+        R::RangeNextFree => ranges::next_free(ctx, t).await,
+        R::RangeBlocks => ranges::available_blocks(ctx, t).await,
+        R::RangeStatistics => ranges::statistics(ctx, t).await,
+        R::RangeSubranges | R::RangeAddressBlocks => ranges::subranges(ctx, t).await,
+        R::RangeRecords => records::of_range(ctx, t).await,
+        R::RangeExport => bulk::export(ctx, t).await,
+        R::Records => records::list(ctx).await,
+        R::Record => records::one(ctx, t).await,
+        R::LegacyGetIpamRecords => records::legacy_get(ctx).await,
+        R::History => admin::history(ctx, t).await,
+        R::Access => admin::access(ctx, t).await,
+        R::PropertyDefinitions | R::PropertyDefinition => admin::property_definitions(ctx, t).await,
+        R::Folders | R::Folder => admin::folders(ctx, t).await,
+        R::Spaces | R::Space => admin::spaces(ctx, t).await,
+        R::Users | R::User => admin::users(ctx, t).await,
+        R::Groups | R::Group => admin::groups(ctx, t).await,
+        R::Roles | R::Role => admin::roles(ctx, t).await,
+        R::Membership | R::Memberships => admin::membership(ctx, t).await,
+        R::Allocations => bulk::allocate(ctx).await,
+        R::Releases => bulk::release(ctx).await,
+    }
+}
+
+/// Parses an address with a clear error.
+pub(crate) fn parse_addr(field: &str, s: &str) -> Result<IpAddr, ApiError> {
+    s.trim()
+        .parse()
+        .map_err(|_| ApiError::invalid(format!("{field}: {s:?} is not an IP address")))
+}
+
+/// Base64 (standard alphabet) decoding for HTTP Basic, without a dependency.
+mod base64_decode {
+    pub fn decode(s: &str) -> Option<Vec<u8>> {
+        let s = s.trim_end_matches('=');
+        let mut out = Vec::with_capacity(s.len() * 3 / 4);
+        let mut acc = 0u32;
+        let mut bits = 0;
+        for c in s.bytes() {
+            let v = match c {
+                b'A'..=b'Z' => c - b'A',
+                b'a'..=b'z' => c - b'a' + 26,
+                b'0'..=b'9' => c - b'0' + 52,
+                b'+' | b'-' => 62,
+                b'/' | b'_' => 63,
+                _ => return None,
+            };
+            acc = (acc << 6) | u32::from(v);
+            bits += 6;
+            if bits >= 8 {
+                bits -= 8;
+                out.push((acc >> bits) as u8);
+                acc &= (1 << bits) - 1;
+            }
+        }
+        Some(out)
+    }
+
+    #[cfg(test)]
+    #[test]
+    fn decodes() {
+        assert_eq!(decode("YWRtaW46cHc=").unwrap(), b"admin:pw");
+        assert_eq!(decode("YQ").unwrap(), b"a");
+        assert!(decode("a b").is_none());
+    }
+}
+
+/// A body for streamed answers.
+pub(crate) fn stream_body(
+    s: impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+) -> Body {
+    Body::from_stream(s)
+}

@@ -1,0 +1,343 @@
+//! Central's settings: a TOML file, then environment variables, then command-line flags, each
+//! overriding the one before (`ipam-central --help` lists them all).
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use clap::Parser;
+use serde::Deserialize;
+
+use crate::CentralError;
+
+/// Where Central keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Database {
+    /// An embedded SQLite file (the default: `DATA_DIR/ipam.db`).
+    Sqlite(PathBuf),
+    /// A PostgreSQL server (a libpq connection string or `postgres://` URL) and the schema
+    /// holding this installation's tables.
+    Postgres {
+        /// Connection string.
+        url: String,
+        /// Schema name.
+        schema: String,
+    },
+}
+
+/// Every setting, resolved.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address and port of the HTTPS listener.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database, the TLS certificate and snapshots.
+    pub data_dir: PathBuf,
+    /// The database.
+    pub database: Database,
+    /// PEM certificate chain and key; `None` uses (and on first start creates) a self-signed
+    /// certificate in `DATA_DIR/tls/`.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Serve plain HTTP instead of HTTPS (only allowed on a loopback address; for tests).
+    pub plaintext: bool,
+    /// Password of `administrator` on the first start of an empty database (`None`: generate
+    /// and print one).
+    pub admin_password: Option<String>,
+    /// Idle time after which a session token expires, in seconds.
+    pub session_idle_secs: u64,
+    /// Failed logins in a row that lock an account.
+    pub lockout_after: u32,
+    /// How long a locked account stays locked, in seconds.
+    pub lockout_secs: u64,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Most items one bulk call may carry (addresses to allocate or release).
+    pub max_bulk_items: usize,
+    /// Write a snapshot after this many changes (0: only at shutdown).
+    pub snapshot_every: u64,
+    /// Log filter (`info`, `ipam_central=debug`, ...).
+    pub log: String,
+    /// Hash passwords with minimal cost (tests only; never in production).
+    pub insecure_fast_passwords: bool,
+}
+
+/// The command line. Every flag can also come from the environment variable named in its
+/// help, or from the TOML file given with `--config` (keys as the long flag names, with `_`
+/// for `-`); flags win over the environment, which wins over the file.
+#[derive(Debug, Parser, Default)]
+#[command(
+    name = "ipam-central",
+    version,
+    about = "ipam Central: the HTTPS API (Micetro-compatible) of the ipam engine",
+    long_about = "ipam Central serves the Micetro-compatible REST API under /mmws/api/v2/ and \
+/mmws/api/ over HTTPS (rustls), with /metrics (Prometheus), /health and /openapi.json.\n\n\
+Settings come from a TOML file (--config), then environment variables, then flags, each \
+overriding the one before. On the first start of an empty database Central creates the \
+account `administrator` and prints its generated password once (or uses \
+IPAM_ADMIN_PASSWORD). Without a configured certificate it creates a self-signed one in \
+DATA_DIR/tls/ and prints its SHA-256 fingerprint."
+)]
+pub struct Args {
+    /// TOML file with settings (keys: listen, data_dir, database, pg_schema, tls_cert,
+    /// tls_key, session_idle_secs, lockout_after, lockout_secs, max_body_bytes,
+    /// max_bulk_items, snapshot_every, log).
+    #[arg(long, env = "IPAM_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address and port to listen on [default: 0.0.0.0:1231].
+    #[arg(long, env = "IPAM_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Directory for the database, certificate and snapshots [default: ./ipam-data].
+    #[arg(long, env = "IPAM_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Database: `sqlite:PATH` or `postgres://user@host/db` (or a libpq key=value string
+    /// starting with `host=`) [default: sqlite:DATA_DIR/ipam.db].
+    #[arg(long, env = "IPAM_DATABASE")]
+    pub database: Option<String>,
+    /// PostgreSQL schema for this installation's tables [default: ipam].
+    #[arg(long, env = "IPAM_PG_SCHEMA")]
+    pub pg_schema: Option<String>,
+    /// PEM certificate chain (with --tls-key) instead of the self-signed one.
+    #[arg(long, env = "IPAM_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "IPAM_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP instead of HTTPS. Refused unless --listen is a loopback address;
+    /// meant for tests on one machine.
+    #[arg(long, env = "IPAM_PLAINTEXT_LOOPBACK")]
+    pub plaintext_loopback: bool,
+    /// Password for `administrator` on the first start of an empty database (otherwise one
+    /// is generated and printed once). Ignored afterwards.
+    #[arg(long, env = "IPAM_ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<String>,
+    /// Seconds of inactivity after which a session token expires [default: 3600].
+    #[arg(long, env = "IPAM_SESSION_IDLE_SECS")]
+    pub session_idle_secs: Option<u64>,
+    /// Failed logins in a row that lock an account [default: 5].
+    #[arg(long, env = "IPAM_LOCKOUT_AFTER")]
+    pub lockout_after: Option<u32>,
+    /// Seconds an account stays locked [default: 300].
+    #[arg(long, env = "IPAM_LOCKOUT_SECS")]
+    pub lockout_secs: Option<u64>,
+    /// Largest request body in bytes [default: 8388608].
+    #[arg(long, env = "IPAM_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+    /// Most items in one bulk call [default: 100000].
+    #[arg(long, env = "IPAM_MAX_BULK_ITEMS")]
+    pub max_bulk_items: Option<usize>,
+    /// Write a snapshot after this many changes; 0 only at shutdown [default: 1000000].
+    #[arg(long, env = "IPAM_SNAPSHOT_EVERY")]
+    pub snapshot_every: Option<u64>,
+    /// Log filter, as in RUST_LOG [default: info].
+    #[arg(long, env = "IPAM_LOG")]
+    pub log: Option<String>,
+    /// Cheap password hashing, for tests only.
+    #[arg(long, env = "IPAM_INSECURE_FAST_PASSWORDS", hide = true)]
+    pub insecure_fast_passwords: bool,
+}
+
+/// The TOML file's keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    pg_schema: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    session_idle_secs: Option<u64>,
+    lockout_after: Option<u32>,
+    lockout_secs: Option<u64>,
+    max_body_bytes: Option<usize>,
+    max_bulk_items: Option<usize>,
+    snapshot_every: Option<u64>,
+    log: Option<String>,
+}
+
+impl Config {
+    /// Resolves settings from parsed flags (which already include the environment) and the
+    /// TOML file they name.
+    pub fn from_args(a: Args) -> Result<Config, CentralError> {
+        let f: FileConfig = match &a.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| {
+                    CentralError::Config(format!("cannot read {}: {e}", p.display()))
+                })?;
+                toml::from_str(&text)
+                    .map_err(|e| CentralError::Config(format!("{}: {e}", p.display())))?
+            }
+            None => FileConfig::default(),
+        };
+        let data_dir = a
+            .data_dir
+            .or(f.data_dir)
+            .unwrap_or_else(|| PathBuf::from("ipam-data"));
+        let schema = a
+            .pg_schema
+            .or(f.pg_schema)
+            .unwrap_or_else(|| "ipam".to_string());
+        let database = parse_database(a.database.or(f.database).as_deref(), &data_dir, schema)?;
+        let listen = a
+            .listen
+            .or(f.listen)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 1231)));
+        if a.plaintext_loopback && !listen.ip().is_loopback() {
+            return Err(CentralError::Config(format!(
+                "--plaintext-loopback is only allowed on a loopback address, not {listen}"
+            )));
+        }
+        let tls = match (a.tls_cert.or(f.tls_cert), a.tls_key.or(f.tls_key)) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(CentralError::Config(
+                    "tls_cert and tls_key must be given together".into(),
+                ))
+            }
+        };
+        let cfg = Config {
+            listen,
+            data_dir,
+            database,
+            tls,
+            plaintext: a.plaintext_loopback,
+            admin_password: a.admin_password.filter(|p| !p.is_empty()),
+            session_idle_secs: a.session_idle_secs.or(f.session_idle_secs).unwrap_or(3600),
+            lockout_after: a.lockout_after.or(f.lockout_after).unwrap_or(5),
+            lockout_secs: a.lockout_secs.or(f.lockout_secs).unwrap_or(300),
+            max_body_bytes: a
+                .max_body_bytes
+                .or(f.max_body_bytes)
+                .unwrap_or(8 * 1024 * 1024),
+            max_bulk_items: a.max_bulk_items.or(f.max_bulk_items).unwrap_or(100_000),
+            snapshot_every: a.snapshot_every.or(f.snapshot_every).unwrap_or(1_000_000),
+            log: a.log.or(f.log).unwrap_or_else(|| "info".to_string()),
+            insecure_fast_passwords: a.insecure_fast_passwords,
+        };
+        if cfg.lockout_after == 0 {
+            return Err(CentralError::Config(
+                "lockout_after must be at least 1".into(),
+            ));
+        }
+        if cfg.max_bulk_items == 0 || cfg.max_body_bytes < 1024 {
+            return Err(CentralError::Config(
+                "max_bulk_items must be at least 1 and max_body_bytes at least 1024".into(),
+            ));
+        }
+        Ok(cfg)
+    }
+
+    /// Settings for a test instance: loopback on an OS-chosen port, everything under `dir`.
+    pub fn for_tests(dir: &Path) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: dir.to_path_buf(),
+            database: Database::Sqlite(dir.join("ipam.db")),
+            tls: None,
+            plaintext: false,
+            admin_password: Some("admin-password".into()),
+            session_idle_secs: 3600,
+            lockout_after: 5,
+            lockout_secs: 300,
+            max_body_bytes: 1024 * 1024,
+            max_bulk_items: 100_000,
+            snapshot_every: 0,
+            log: "warn".into(),
+            insecure_fast_passwords: true,
+        }
+    }
+}
+
+fn parse_database(
+    s: Option<&str>,
+    data_dir: &Path,
+    schema: String,
+) -> Result<Database, CentralError> {
+    let Some(s) = s.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(Database::Sqlite(data_dir.join("ipam.db")));
+    };
+    if let Some(p) = s.strip_prefix("sqlite:") {
+        let p = p.strip_prefix("//").unwrap_or(p);
+        if p.is_empty() {
+            return Err(CentralError::Config("sqlite: needs a file path".into()));
+        }
+        return Ok(Database::Sqlite(PathBuf::from(p)));
+    }
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains("host=") {
+        if schema.is_empty()
+            || !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return Err(CentralError::Config(format!(
+                "pg_schema {schema:?} must be letters, digits and underscores"
+            )));
+        }
+        return Ok(Database::Postgres {
+            url: s.to_string(),
+            schema,
+        });
+    }
+    Err(CentralError::Config(format!(
+        "database {s:?} is neither sqlite:PATH nor a postgres:// URL"
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(v: &[&str]) -> Args {
+        Args::try_parse_from(std::iter::once("ipam-central").chain(v.iter().copied())).unwrap()
+    }
+
+    #[test]
+    fn defaults_then_file_then_flags() {
+        let c = Config::from_args(args(&[])).unwrap();
+        assert_eq!(c.listen.port(), 1231);
+        assert_eq!(
+            c.database,
+            Database::Sqlite(PathBuf::from("ipam-data/ipam.db"))
+        );
+        let dir = std::env::temp_dir().join(format!("ipam-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9999\"\ndata_dir = \"/tmp/x\"\nlockout_after = 3\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let c = Config::from_args(args(&["--config", f])).unwrap();
+        assert_eq!(c.listen.port(), 9999);
+        assert_eq!(c.lockout_after, 3);
+        assert_eq!(
+            c.database,
+            Database::Sqlite(PathBuf::from("/tmp/x/ipam.db"))
+        );
+        let c = Config::from_args(args(&["--config", f, "--listen", "127.0.0.1:1"])).unwrap();
+        assert_eq!(c.listen.port(), 1);
+        std::fs::write(&file, "bogus = 1\n").unwrap();
+        let e = Config::from_args(args(&["--config", f])).unwrap_err();
+        assert!(e.to_string().contains("bogus"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn database_urls_and_plaintext_rule() {
+        let c = Config::from_args(args(&["--database", "postgres://u@h/db"])).unwrap();
+        assert_eq!(
+            c.database,
+            Database::Postgres {
+                url: "postgres://u@h/db".into(),
+                schema: "ipam".into()
+            }
+        );
+        assert!(Config::from_args(args(&["--database", "mysql://x"])).is_err());
+        assert!(Config::from_args(args(&["--plaintext-loopback"])).is_err());
+        assert!(Config::from_args(args(&[
+            "--plaintext-loopback",
+            "--listen",
+            "127.0.0.1:1231"
+        ]))
+        .is_ok());
+    }
+}

@@ -1,0 +1,132 @@
+//! `ipam-central`: the HTTPS front-end of the ipam engine.
+//!
+//! It serves the Micetro-compatible REST API (`/mmws/api/v2/...` and the legacy
+//! `/mmws/api/...`), our documented additions (bulk allocation and release, NDJSON export,
+//! cursor paging), `/openapi.json`, `/metrics` and `/health`. The front-end is thin: it
+//! parses, authenticates, calls the [`ipam_engine::Engine`] (which checks every permission)
+//! and shapes the answer. See `frontends/central/API.md` for the API as served.
+//!
+//! - [`Config`] resolves settings (TOML file, environment, flags).
+//! - [`App::open`] opens the database and the engine; [`App::router`] is the axum service
+//!   (usable without a socket, as the handler tests do).
+//! - [`serve`] runs the HTTPS (or, for loopback tests, plain HTTP) listener until a shutdown
+//!   signal, then finishes the requests in flight.
+
+mod api;
+mod auth;
+pub mod config;
+mod metrics;
+mod server;
+pub mod tls;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipam_engine::{Engine, EngineConfig, EngineError, OpenReport, PasswordCost, Store};
+
+pub use config::{Args, Config, Database};
+pub use server::serve;
+
+/// Why Central could not start or serve.
+#[derive(Debug, thiserror::Error)]
+pub enum CentralError {
+    /// A setting is wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The certificate or key could not be created or loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// The engine or its database failed to open.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A file or socket operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What Central was doing.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+/// The running application: the engine, sessions and metrics, shared by every request.
+pub struct App {
+    engine: Engine,
+    auth: auth::Auth,
+    metrics: metrics::Metrics,
+    max_body: usize,
+    max_bulk: usize,
+    started: Instant,
+    database: String,
+}
+
+impl App {
+    /// Opens the database named in `cfg` and starts the engine on it (loading the newest
+    /// snapshot from `DATA_DIR/snapshots`). Blocks until the model is loaded.
+    pub fn open(cfg: &Config) -> Result<(Arc<App>, OpenReport), CentralError> {
+        std::fs::create_dir_all(&cfg.data_dir).map_err(|source| CentralError::Io {
+            context: format!("creating the data directory {}", cfg.data_dir.display()),
+            source,
+        })?;
+        let (store, database): (Box<dyn Store>, String) = match &cfg.database {
+            Database::Sqlite(p) => (
+                Box::new(
+                    ipam_store_sqlite::SqliteStore::open(p, Default::default())
+                        .map_err(EngineError::from)?,
+                ),
+                format!("sqlite:{}", p.display()),
+            ),
+            Database::Postgres { url, schema } => (
+                Box::new(
+                    ipam_store_postgres::PostgresStore::open(url, schema)
+                        .map_err(EngineError::from)?,
+                ),
+                format!("postgres (schema {schema})"),
+            ),
+        };
+        let ecfg = EngineConfig {
+            snapshot_dir: Some(cfg.data_dir.join("snapshots")),
+            snapshot_every: (cfg.snapshot_every > 0).then_some(cfg.snapshot_every),
+            admin_password: cfg.admin_password.clone(),
+            password_cost: if cfg.insecure_fast_passwords {
+                PasswordCost::InsecureFast
+            } else {
+                PasswordCost::Standard
+            },
+            ..EngineConfig::default()
+        };
+        let (engine, report) = Engine::open(store, ecfg)?;
+        let app = App {
+            engine,
+            auth: auth::Auth::new(cfg.session_idle_secs, cfg.lockout_after, cfg.lockout_secs),
+            metrics: metrics::Metrics::default(),
+            max_body: cfg.max_body_bytes,
+            max_bulk: cfg.max_bulk_items,
+            started: Instant::now(),
+            database,
+        };
+        Ok((Arc::new(app), report))
+    }
+
+    /// The HTTP service: the API, `/openapi.json`, `/metrics`, `/health`.
+    pub fn router(self: &Arc<App>) -> axum::Router {
+        api::router(self.clone())
+    }
+
+    /// Stops the engine after the writes already queued, writing a final snapshot.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.engine.snapshot_now() {
+            tracing::warn!("final snapshot failed: {e}");
+        }
+        self.engine.shutdown();
+    }
+
+    /// Sequence number of the last committed change.
+    pub fn committed_seq(&self) -> u64 {
+        self.engine.committed_seq()
+    }
+
+    fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+}

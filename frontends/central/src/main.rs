@@ -1,0 +1,108 @@
+//! `ipam-central`: starts Central (see `ipam-central --help`).
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use ipam_central::{tls, App, Args, Config};
+use ipam_engine::LoadSource;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> anyhow::Result<()> {
+    let cfg = Config::from_args(Args::parse())?;
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cfg.log).context("invalid --log filter")?)
+        .with_target(false)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(256)
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(run(cfg))
+}
+
+async fn run(cfg: Config) -> anyhow::Result<()> {
+    let t0 = Instant::now();
+    let c = cfg.clone();
+    let (app, report) = tokio::task::spawn_blocking(move || App::open(&c))
+        .await?
+        .with_context(|| format!("opening the database {:?}", cfg.database))?;
+    let source = match &report.source {
+        LoadSource::Empty => "a new, empty database".to_string(),
+        LoadSource::Snapshot { path, seq } => format!(
+            "snapshot {} (change {seq}) plus {} later changes",
+            path.display(),
+            report.replayed
+        ),
+        LoadSource::Database => "the database tables".to_string(),
+    };
+    for (p, why) in &report.rejected_snapshots {
+        tracing::warn!("snapshot {} not used: {why}", p.display());
+    }
+    tracing::info!(
+        "model loaded from {source} in {} ms",
+        report.elapsed.as_millis()
+    );
+    if let Some(pw) = &report.admin_password {
+        println!("================================================================");
+        println!(" First start: created the account `administrator`.");
+        println!(" Password (shown only this once): {pw}");
+        println!("================================================================");
+    }
+    let tls = if cfg.plaintext {
+        tracing::warn!(
+            "serving plain HTTP on {} (loopback only, for tests)",
+            cfg.listen
+        );
+        None
+    } else {
+        let t = tls::load_or_create(
+            &cfg.data_dir,
+            cfg.tls.as_ref().map(|(c, k)| (c.as_path(), k.as_path())),
+        )?;
+        if t.created {
+            println!(
+                "Created a self-signed TLS certificate in {}",
+                cfg.data_dir.join("tls").display()
+            );
+        }
+        println!("TLS certificate SHA-256 fingerprint: {}", t.fingerprint);
+        Some(t.config)
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    println!(
+        "ipam Central listening on {}://{addr}/mmws/api/v2/ (ready in {} ms)",
+        if tls.is_some() { "https" } else { "http" },
+        t0.elapsed().as_millis()
+    );
+    let router = app.router();
+    ipam_central::serve(router, listener, tls, shutdown_signal()).await;
+    tokio::task::spawn_blocking(move || app.shutdown()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown requested");
+}

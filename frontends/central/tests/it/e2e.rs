@@ -1,0 +1,258 @@
+//! End-to-end: the real `ipam-central` binary over HTTPS, started and stopped by each test.
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use ipam_client::{Client, Trust};
+use serde_json::{json, Value};
+
+use super::{basic, flows, Api, Resp, TempDir, ADMIN_PW};
+
+/// A running `ipam-central`, killed on drop.
+pub struct Server {
+    child: Child,
+    pub addr: SocketAddr,
+    pub fingerprint: String,
+    pub password: Option<String>,
+    pub stdout: Vec<String>,
+}
+
+impl Server {
+    pub fn start(dir: &Path, admin_password: Option<&str>) -> Server {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipam-central"));
+        cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .args(["--log", "warn", "--insecure-fast-passwords"])
+            .env_remove("IPAM_ADMIN_PASSWORD")
+            .env_remove("IPAM_CONFIG")
+            .env_remove("IPAM_DATABASE")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        if let Some(p) = admin_password {
+            cmd.env("IPAM_ADMIN_PASSWORD", p);
+        }
+        let mut child = cmd.spawn().expect("start ipam-central");
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut s = Server {
+            child,
+            addr: "0.0.0.0:0".parse().unwrap(),
+            fingerprint: String::new(),
+            password: None,
+            stdout: Vec::new(),
+        };
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx.recv_timeout(left).unwrap_or_else(|_| {
+                panic!(
+                    "ipam-central did not start in 30 s; it printed {:?}",
+                    s.stdout
+                )
+            });
+            if let Some(p) = line.strip_prefix(" Password (shown only this once): ") {
+                s.password = Some(p.trim().to_string());
+            }
+            if let Some(f) = line.strip_prefix("TLS certificate SHA-256 fingerprint: ") {
+                s.fingerprint = f.trim().to_string();
+            }
+            let listening = line
+                .strip_prefix("ipam Central listening on https://")
+                .and_then(|r| r.split('/').next())
+                .map(|a| a.parse().unwrap());
+            s.stdout.push(line);
+            if let Some(a) = listening {
+                s.addr = a;
+                break;
+            }
+        }
+        s
+    }
+
+    pub async fn client(&self) -> Remote {
+        let c = Client::connect(self.addr, Trust::Fingerprint(self.fingerprint.clone()))
+            .await
+            .expect("connect with the pinned certificate");
+        Remote { c, auth: None }
+    }
+
+    /// SIGTERM, then wait for the exit (at most 30 s).
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ipam-central did not stop in 30 s"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Remote {
+    c: Client,
+    auth: Option<String>,
+}
+
+impl Api for Remote {
+    async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Resp {
+        let r = self
+            .c
+            .raw(method, path, body, headers)
+            .await
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let text = r.text();
+        Resp {
+            status: r.status,
+            content_type: r.content_type.clone().unwrap_or_default(),
+            json: serde_json::from_str(&text).unwrap_or(Value::Null),
+            text,
+        }
+    }
+
+    fn auth(&mut self) -> &mut Option<String> {
+        &mut self.auth
+    }
+}
+
+#[tokio::test]
+async fn first_start_prints_password_and_fingerprint_then_flows_run_over_tls() {
+    let dir = TempDir::new("e2e");
+    let mut s = Server::start(&dir.0, None);
+    let pw = s
+        .password
+        .clone()
+        .expect("a generated password is printed on first start");
+    assert!(pw.len() >= 16, "{pw}");
+    assert_eq!(s.fingerprint.split(':').count(), 32, "{}", s.fingerprint);
+    assert!(dir.0.join("tls/cert.pem").exists() && dir.0.join("tls/key.pem").exists());
+    let mut a = s.client().await;
+    *a.auth() = Some(basic("administrator", &pw));
+    a.call("GET", "/mmws/api/v2/micetro", None)
+        .await
+        .ok("printed password works");
+    // Set the password the flows use.
+    let r = a
+        .call(
+            "PUT",
+            "/mmws/api/v2/users/administrator",
+            Some(json!({"user": {"password": ADMIN_PW}})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    flows::terraform(&mut a).await;
+    flows::ansible(&mut a).await;
+    flows::legacy(&mut a).await;
+
+    // A client pinning another fingerprint is refused at the handshake.
+    let bad = Client::connect(s.addr, Trust::Fingerprint("00".repeat(32))).await;
+    assert!(bad.is_err(), "a wrong pin must fail");
+
+    // Graceful stop, then a restart on the same directory: same certificate, no new
+    // password, the data is there.
+    assert!(s.stop().success(), "clean exit on SIGTERM");
+    let s2 = Server::start(&dir.0, None);
+    assert_eq!(s2.password, None, "the password is printed only once");
+    assert_eq!(s2.fingerprint, s.fingerprint, "the certificate is kept");
+    let mut a = s2.client().await;
+    *a.auth() = Some(basic("administrator", ADMIN_PW));
+    let r = a
+        .call("GET", "/mmws/api/v2/ranges/172.16.5.0/24", None)
+        .await;
+    assert_eq!(
+        r.ok("after restart")["range"]["customProperties"]["Title"],
+        "lab"
+    );
+}
+
+#[tokio::test]
+async fn configured_password_and_graceful_shutdown_finish_in_flight_requests() {
+    let dir = TempDir::new("e2e-pw");
+    let mut s = Server::start(&dir.0, Some("configured-pw-1"));
+    assert_eq!(
+        s.password, None,
+        "IPAM_ADMIN_PASSWORD is used, nothing printed"
+    );
+    let mut a = s.client().await;
+    *a.auth() = Some(basic("administrator", "configured-pw-1"));
+    a.call(
+        "POST",
+        "/mmws/api/v2/ranges",
+        Some(json!({"range": {"name": "10.128.0.0/12"}})),
+    )
+    .await
+    .ok("range");
+    // A large allocation in flight while SIGTERM arrives: it completes and is durable.
+    let addr = s.addr;
+    let fp = s.fingerprint.clone();
+    let job = tokio::spawn(async move {
+        let mut c = Client::connect(addr, Trust::Fingerprint(fp)).await.unwrap();
+        c.basic("administrator", "configured-pw-1");
+        c.request(
+            "POST",
+            "/mmws/api/v2/addressAllocations",
+            Some(&json!({"pool": ["10.128.0.0/12"], "count": 100000})),
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let pid = s.child.id();
+    let st = tokio::task::spawn_blocking(move || {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+    });
+    st.await.unwrap();
+    let r = job
+        .await
+        .unwrap()
+        .expect("the in-flight request gets its answer");
+    assert_eq!(r.status, 201, "{}", r.text());
+    let n = r.json().unwrap()["result"]["addresses"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(n, 100_000);
+    assert!(s.stop().success());
+    let s2 = Server::start(&dir.0, None);
+    let mut a = s2.client().await;
+    *a.auth() = Some(basic("administrator", "configured-pw-1"));
+    let st = a
+        .call("GET", "/mmws/api/v2/ranges/10.128.0.0/12/statistics", None)
+        .await;
+    assert_eq!(
+        st.ok("stats")["used"],
+        "100000",
+        "the acknowledged allocation survived"
+    );
+}

@@ -1,0 +1,337 @@
+//! `ipam-client`: a small HTTPS client for Central's API.
+//!
+//! One [`Client`] is one persistent HTTP/1.1 connection (reconnected when the server closes
+//! it), so a benchmark or a test can run many in parallel. TLS trust is explicit: pin the
+//! server certificate's SHA-256 fingerprint (as Central prints it on start), or trust any
+//! certificate for loopback tests.
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::{ring as provider, WebPkiSupportedAlgorithms};
+use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
+use tokio_rustls::TlsConnector;
+
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+/// Why a request failed before an HTTP answer arrived.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// Connecting, the TLS handshake or the HTTP exchange failed.
+    #[error("{context}: {message}")]
+    Transport {
+        /// What the client was doing.
+        context: &'static str,
+        /// The error.
+        message: String,
+    },
+    /// The answer was not the JSON it should be.
+    #[error("unexpected answer (HTTP {status}): {body}")]
+    Unexpected {
+        /// HTTP status.
+        status: u16,
+        /// The body, as text.
+        body: String,
+    },
+}
+
+fn transport(context: &'static str, e: impl std::fmt::Display) -> ClientError {
+    ClientError::Transport {
+        context,
+        message: e.to_string(),
+    }
+}
+
+/// How to trust the server.
+#[derive(Clone, Debug)]
+pub enum Trust {
+    /// Plain HTTP (Central's loopback test mode).
+    Plaintext,
+    /// TLS, accepting only a certificate with this SHA-256 fingerprint (`AB:CD:...`, case
+    /// and colons ignored).
+    Fingerprint(String),
+    /// TLS, accepting any certificate (loopback tests only).
+    AnyCertificate,
+}
+
+/// An HTTP answer.
+#[derive(Clone, Debug)]
+pub struct Response {
+    /// HTTP status code.
+    pub status: u16,
+    /// `Content-Type`, if any.
+    pub content_type: Option<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    /// The body as JSON (`Null` for an empty body).
+    pub fn json(&self) -> Result<Value, ClientError> {
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body).map_err(|_| ClientError::Unexpected {
+            status: self.status,
+            body: String::from_utf8_lossy(&self.body).into_owned(),
+        })
+    }
+
+    /// The body as text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// One connection to Central.
+pub struct Client {
+    addr: SocketAddr,
+    tls: Option<(TlsConnector, ServerName<'static>)>,
+    sender: Option<SendRequest<Full<Bytes>>>,
+    auth: Option<String>,
+}
+
+impl Client {
+    /// Connects to `addr`.
+    pub async fn connect(addr: SocketAddr, trust: Trust) -> Result<Client, ClientError> {
+        let tls = match trust {
+            Trust::Plaintext => None,
+            Trust::Fingerprint(f) => Some(normalize(&f)),
+            Trust::AnyCertificate => Some(String::new()),
+        }
+        .map(|pin| {
+            let p = Arc::new(provider::default_provider());
+            let verifier = Arc::new(Pinned {
+                pin,
+                algs: p.signature_verification_algorithms,
+            });
+            let mut cfg = ClientConfig::builder_with_provider(p)
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default TLS versions")
+                .dangerous()
+                .with_custom_certificate_verifier(verifier)
+                .with_no_client_auth();
+            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let name = ServerName::IpAddress(addr.ip().into());
+            (TlsConnector::from(Arc::new(cfg)), name)
+        });
+        let mut c = Client {
+            addr,
+            tls,
+            sender: None,
+            auth: None,
+        };
+        c.reconnect().await?;
+        Ok(c)
+    }
+
+    async fn reconnect(&mut self) -> Result<(), ClientError> {
+        let tcp = TcpStream::connect(self.addr)
+            .await
+            .map_err(|e| transport("connecting", e))?;
+        let _ = tcp.set_nodelay(true);
+        let sender = match &self.tls {
+            Some((conn, name)) => {
+                let s = conn
+                    .connect(name.clone(), tcp)
+                    .await
+                    .map_err(|e| transport("TLS handshake", e))?;
+                handshake(s).await?
+            }
+            None => handshake(tcp).await?,
+        };
+        self.sender = Some(sender);
+        Ok(())
+    }
+
+    /// Sends HTTP Basic credentials on every request.
+    pub fn basic(&mut self, user: &str, password: &str) {
+        self.auth = Some(format!(
+            "Basic {}",
+            base64_encode(format!("{user}:{password}").as_bytes())
+        ));
+    }
+
+    /// Logs in (`POST micetro/sessions`) and uses the session from now on.
+    pub async fn login(&mut self, user: &str, password: &str) -> Result<(), ClientError> {
+        let body = serde_json::json!({"loginName": user, "password": password});
+        let r = self
+            .request("POST", "/mmws/api/v2/micetro/sessions", Some(&body))
+            .await?;
+        let v = r.json()?;
+        let token = v["result"]["session"]
+            .as_str()
+            .ok_or_else(|| ClientError::Unexpected {
+                status: r.status,
+                body: r.text(),
+            })?;
+        self.auth = Some(format!("Bearer {token}"));
+        Ok(())
+    }
+
+    /// Sends a request with an optional JSON body.
+    pub async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Response, ClientError> {
+        self.request_with(method, path, body, &[]).await
+    }
+
+    /// Sends a request with extra headers.
+    pub async fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        let bytes = body.map(|b| serde_json::to_vec(b).expect("JSON values serialize"));
+        self.raw(method, path, bytes, headers).await
+    }
+
+    /// Sends a request with a raw body (for tests of malformed input).
+    pub async fn raw(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> Result<Response, ClientError> {
+        let ready = match self.sender.as_mut() {
+            Some(s) => s.ready().await.is_ok(),
+            None => false,
+        };
+        if !ready {
+            self.reconnect().await?;
+        }
+        let mut b = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", self.addr.to_string());
+        if let Some(a) = &self.auth {
+            b = b.header("authorization", a);
+        }
+        if body.is_some() {
+            b = b.header("content-type", "application/json");
+        }
+        for (k, v) in headers {
+            b = b.header(*k, *v);
+        }
+        let req = b
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| transport("building the request", e))?;
+        let sender = self.sender.as_mut().expect("connected above");
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| transport("sending the request", e))?;
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| transport("reading the answer", e))?
+            .to_bytes()
+            .to_vec();
+        Ok(Response {
+            status,
+            content_type,
+            body,
+        })
+    }
+}
+
+async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, ClientError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+        .await
+        .map_err(|e| transport("HTTP handshake", e))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(sender)
+}
+
+fn normalize(f: &str) -> String {
+    f.chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// Accepts the certificate whose SHA-256 matches the pin (any, when the pin is empty), and
+/// still verifies the handshake signatures.
+#[derive(Debug)]
+struct Pinned {
+    pin: String,
+    algs: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for Pinned {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        if self.pin.is_empty() {
+            return Ok(ServerCertVerified::assertion());
+        }
+        let d = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        let got: String = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+        if got == self.pin {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "certificate fingerprint {got} does not match the pinned {}",
+                self.pin
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algs.supported_schemes()
+    }
+}
+
+fn base64_encode(b: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
