@@ -57,6 +57,9 @@ pub struct EngineConfig {
     pub password_cost: PasswordCost,
     /// The time source, in milliseconds since the epoch (tests move it by hand).
     pub clock: Arc<dyn Fn() -> Millis + Send + Sync>,
+    /// This instance's name, recorded by stores shared between instances (high
+    /// availability) as the active writer, and named to clients by standbys.
+    pub instance: String,
 }
 
 impl std::fmt::Debug for EngineConfig {
@@ -81,6 +84,7 @@ impl Default for EngineConfig {
             max_batch: 4096,
             password_cost: PasswordCost::Standard,
             clock: Arc::new(system_millis),
+            instance: "ipam".to_string(),
         }
     }
 }
@@ -145,6 +149,10 @@ pub(crate) struct Shared {
     last_snapshot_seq: Mutex<u64>,
     stopping: std::sync::atomic::AtomicBool,
     stats: StatCounters,
+    /// The writer's queue; `None` on a standby (and after shutdown).
+    tx: Mutex<Option<SyncSender<Pending>>>,
+    /// `Some(active instance)` while this engine is a standby.
+    standby: Mutex<Option<String>>,
 }
 
 #[derive(Default)]
@@ -208,10 +216,22 @@ impl Shared {
     }
 }
 
+/// Whether an engine writes or follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The database's one writer.
+    Active,
+    /// A standby: it follows the change log, serves reads, refuses writes, and becomes
+    /// active when the writer role frees up.
+    Standby {
+        /// The active instance, as it registered itself.
+        active: String,
+    },
+}
+
 /// The engine. Cheap to share behind an `Arc`; every method takes `&self`.
 pub struct Engine {
     shared: Arc<Shared>,
-    tx: Mutex<Option<SyncSender<Pending>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     snapshotter: Mutex<Option<JoinHandle<()>>>,
 }
@@ -285,7 +305,7 @@ impl Engine {
         };
         state.next_id = state.next_id.max(meta.next_id);
         let from = state.applied_seq;
-        snapshot::replay(&mut state, &mut *store, from)?;
+        snapshot::replay(&mut state, &mut *store)?;
         let replayed = state.applied_seq - from;
         let now = (config.clock)();
         let ttl = config.idempotency_ttl.as_millis() as Millis;
@@ -297,7 +317,8 @@ impl Engine {
         }
         let hash_password = password_hasher(config.password_cost);
         let mut admin_password = None;
-        if state.applied_seq == 0 {
+        let active = store.try_become_writer(&config.instance)?;
+        if active && state.applied_seq == 0 {
             let pw = match &config.admin_password {
                 Some(p) => p.clone(),
                 None => {
@@ -344,16 +365,26 @@ impl Engine {
             }),
             stopping: std::sync::atomic::AtomicBool::new(false),
             stats: StatCounters::default(),
+            tx: Mutex::new(None),
+            standby: Mutex::new(None),
         });
-        let (tx, rx) = mpsc::sync_channel::<Pending>(config.max_batch * 4);
         let w = Arc::clone(&shared);
-        let writer = std::thread::Builder::new()
-            .name("ipam-writer".into())
-            .spawn(move || writer_loop(&w, store, &rx))
-            .expect("spawning the writer thread");
+        let writer = if active {
+            let (tx, rx) = mpsc::sync_channel::<Pending>(config.max_batch * 4);
+            *shared.tx.lock().expect("sender lock") = Some(tx);
+            std::thread::Builder::new()
+                .name("ipam-writer".into())
+                .spawn(move || writer_loop(&w, store, &rx))
+        } else {
+            let who = store.active_instance()?.unwrap_or_else(|| "unknown".into());
+            *shared.standby.lock().expect("standby lock") = Some(who);
+            std::thread::Builder::new()
+                .name("ipam-standby".into())
+                .spawn(move || standby_then_write(&w, store))
+        }
+        .expect("spawning the writer thread");
         let engine = Engine {
             shared,
-            tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             snapshotter: Mutex::new(None),
         };
@@ -405,8 +436,11 @@ impl Engine {
                 "ExpireHolds is sent by the engine itself",
             )));
         }
-        let sender = self.tx.lock().expect("sender lock").clone();
+        let sender = self.shared.tx.lock().expect("sender lock").clone();
         let Some(sender) = sender else {
+            if let Some(active) = self.shared.standby.lock().expect("standby lock").clone() {
+                return done(Err(EngineError::Standby { active }));
+            }
             return done(Err(EngineError::ShuttingDown));
         };
         let p = Pending {
@@ -501,6 +535,19 @@ impl Engine {
         *self.shared.committed.lock().expect("committed lock")
     }
 
+    /// Whether this engine writes or follows another instance.
+    pub fn role(&self) -> Role {
+        match self.shared.standby.lock().expect("standby lock").clone() {
+            Some(active) => Role::Standby { active },
+            None => Role::Active,
+        }
+    }
+
+    /// Why the engine stopped accepting writes, after a database failure.
+    pub fn poisoned(&self) -> Option<String> {
+        self.shared.poison.get().cloned()
+    }
+
     /// Counters of the write path since start.
     pub fn stats(&self) -> EngineStats {
         let s = &self.shared.stats;
@@ -524,7 +571,7 @@ impl Engine {
         self.shared
             .stopping
             .store(true, std::sync::atomic::Ordering::SeqCst);
-        self.tx.lock().expect("sender lock").take();
+        self.shared.tx.lock().expect("sender lock").take();
         if let Some(h) = self.writer.lock().expect("writer lock").take() {
             let _ = h.join();
         }
@@ -580,6 +627,78 @@ impl Shared {
     pub(crate) fn note_snapshot(&self, seq: u64) {
         let mut s = self.last_snapshot_seq.lock().expect("snapshot seq lock");
         *s = (*s).max(seq);
+    }
+}
+
+/// A standby: follows the change log until the writer role is free, then becomes the
+/// writer on the same store handle (which now holds the role).
+fn standby_then_write(shared: &Shared, mut store: Box<dyn Store>) {
+    match follow(shared, &mut *store) {
+        Ok(true) => {}
+        Ok(false) => return,
+        Err(e) => {
+            shared.poison(format!("following the change log as a standby failed: {e}"));
+            return;
+        }
+    }
+    let (tx, rx) = mpsc::sync_channel::<Pending>(shared.config.max_batch * 4);
+    {
+        let mut slot = shared.tx.lock().expect("sender lock");
+        if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        *slot = Some(tx);
+        *shared.standby.lock().expect("standby lock") = None;
+    }
+    writer_loop(shared, store, &rx);
+}
+
+/// Follows the log; answers true once this instance holds the writer role and has caught
+/// up with everything the previous writer committed, false when the engine stops first.
+fn follow(shared: &Shared, store: &mut dyn Store) -> Result<bool, EngineError> {
+    loop {
+        if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(false);
+        }
+        catch_up(shared, store)?;
+        if store.try_become_writer(&shared.config.instance)? {
+            // Whatever the old writer committed before it lost the role is in the log now.
+            catch_up(shared, store)?;
+            let meta = store.meta()?;
+            let now = (shared.config.clock)();
+            let ttl = shared.config.idempotency_ttl.as_millis() as Millis;
+            let keys = store.idempotency_keys(now - ttl)?;
+            let mut st = shared.state.write().unwrap_or_else(|p| p.into_inner());
+            st.next_id = st.next_id.max(meta.next_id);
+            for e in keys {
+                st.idempotency.insert(e.key.clone(), e);
+            }
+            return Ok(true);
+        }
+        if let Some(a) = store.active_instance()? {
+            *shared.standby.lock().expect("standby lock") = Some(a);
+        }
+        store.wait_for_changes(Duration::from_millis(200))?;
+    }
+}
+
+/// Applies the changes other instances committed since this state's last one.
+fn catch_up(shared: &Shared, store: &mut dyn Store) -> Result<(), EngineError> {
+    loop {
+        let from = shared.read_state().applied_seq;
+        let page = store.changes_after(from, 10_000)?;
+        if page.is_empty() {
+            return Ok(());
+        }
+        let applied = {
+            let mut st = shared.state.write().unwrap_or_else(|p| p.into_inner());
+            snapshot::apply_changes(&mut st, page)?;
+            for s in st.spaces.values() {
+                s.idx.prepare_lookups();
+            }
+            st.applied_seq
+        };
+        shared.set_committed(applied);
     }
 }
 

@@ -160,6 +160,12 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// This instance is a standby: another one holds the database's writer role.
+    #[error("this instance is a standby and does not accept writes; the active instance is {active}: send writes there")]
+    Standby {
+        /// The active instance, as it registered itself (or "unknown").
+        active: String,
+    },
 }
 
 impl EngineError {

@@ -32,7 +32,7 @@ pub use command::{
     PropertyDefinitionSpec, RangePatch, RecordPatch, Transaction, TxnResult, UserSpec, MAX_ALLOC,
 };
 pub use engine::{
-    system_millis, Engine, EngineConfig, EngineStats, LoadSource, OpenReport, PasswordCost,
+    system_millis, Engine, EngineConfig, EngineStats, LoadSource, OpenReport, PasswordCost, Role,
 };
 pub use error::{EngineError, StoreError};
 pub use ipam_index::Utilization;

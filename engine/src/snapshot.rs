@@ -472,27 +472,32 @@ fn corrupt_db(what: String) -> EngineError {
     EngineError::Store(StoreError::Corrupt { what })
 }
 
-/// Applies the store's changes after `from` to the state.
-pub(crate) fn replay(st: &mut State, store: &mut dyn Store, from: u64) -> Result<(), EngineError> {
-    let mut at = from;
+/// Applies the store's changes after the state's last one.
+pub(crate) fn replay(st: &mut State, store: &mut dyn Store) -> Result<(), EngineError> {
     loop {
-        let page = store.changes_after(at, 10_000)?;
+        let page = store.changes_after(st.applied_seq, 10_000)?;
         if page.is_empty() {
             return Ok(());
         }
-        for c in page {
-            if c.seq != at + 1 {
-                return Err(corrupt_db(format!(
-                    "the change log jumps from {at} to {}",
-                    c.seq
-                )));
-            }
-            st.put(&c.key, c.after)
-                .map_err(|e| replay_error(c.seq, e))?;
-            at = c.seq;
-            st.applied_seq = at;
-        }
+        apply_changes(st, page)?;
     }
+}
+
+/// Applies changes that follow `st.applied_seq` without a gap.
+pub(crate) fn apply_changes(st: &mut State, page: Vec<crate::Change>) -> Result<(), EngineError> {
+    for c in page {
+        let at = st.applied_seq;
+        if c.seq != at + 1 {
+            return Err(corrupt_db(format!(
+                "the change log jumps from {at} to {}",
+                c.seq
+            )));
+        }
+        st.put(&c.key, c.after)
+            .map_err(|e| replay_error(c.seq, e))?;
+        st.applied_seq = c.seq;
+    }
+    Ok(())
 }
 
 /// Writes a snapshot of the committed state now; `None` without a snapshot directory.

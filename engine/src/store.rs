@@ -133,6 +133,27 @@ pub trait Store: Send {
 
     /// A separate handle for history queries, usable from another thread.
     fn reader(&self) -> Result<Box<dyn StoreReader>, StoreError>;
+
+    /// High availability: tries to make this store handle the database's one writer, held
+    /// for as long as the handle's connection lives (so that a writer that loses its
+    /// connection can no longer commit), and records `instance` as the active one. A store
+    /// that nothing else can share (SQLite) answers true.
+    fn try_become_writer(&mut self, instance: &str) -> Result<bool, StoreError> {
+        let _ = instance;
+        Ok(true)
+    }
+
+    /// The instance recorded as the active writer, when the store keeps one.
+    fn active_instance(&mut self) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    /// Waits up to about `timeout` for a sign that another instance committed changes
+    /// (PostgreSQL: LISTEN/NOTIFY). Standbys call it between catch-ups; the default sleeps.
+    fn wait_for_changes(&mut self, timeout: std::time::Duration) -> Result<(), StoreError> {
+        std::thread::sleep(timeout);
+        Ok(())
+    }
 }
 
 /// Read-only queries on the change log, from any thread.

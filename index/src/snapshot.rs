@@ -291,7 +291,7 @@ impl<A: Addr> Space<A> {
     /// verifying the archive and every invariant first.
     pub fn from_snapshot(bytes: &[u8]) -> Result<Self, SnapshotError> {
         let mut aligned = rkyv::util::AlignedVec::<16>::with_capacity(bytes.len());
-        let archived = if (bytes.as_ptr() as usize) % 16 == 0 {
+        let archived = if (bytes.as_ptr() as usize).is_multiple_of(16) {
             bytes
         } else {
             aligned.extend_from_slice(bytes);

@@ -56,6 +56,9 @@ pub struct Config {
     pub log: String,
     /// Hash passwords with minimal cost (tests only; never in production).
     pub insecure_fast_passwords: bool,
+    /// This instance's name, shown by standbys to clients whose writes they refuse
+    /// (`None`: `https://HOST:PORT` of the listener).
+    pub instance_name: Option<String>,
 }
 
 /// The command line. Every flag can also come from the environment variable named in its
@@ -77,7 +80,7 @@ DATA_DIR/tls/ and prints its SHA-256 fingerprint."
 pub struct Args {
     /// TOML file with settings (keys: listen, data_dir, database, pg_schema, tls_cert,
     /// tls_key, session_idle_secs, lockout_after, lockout_secs, max_body_bytes,
-    /// max_bulk_items, snapshot_every, log).
+    /// max_bulk_items, snapshot_every, log, instance_name).
     #[arg(long, env = "IPAM_CONFIG")]
     pub config: Option<PathBuf>,
     /// Address and port to listen on [default: 0.0.0.0:1231].
@@ -131,6 +134,10 @@ pub struct Args {
     /// Cheap password hashing, for tests only.
     #[arg(long, env = "IPAM_INSECURE_FAST_PASSWORDS", hide = true)]
     pub insecure_fast_passwords: bool,
+    /// Name of this instance, shown by standbys when they refuse a write (high availability
+    /// on PostgreSQL) [default: https://HOSTNAME:PORT].
+    #[arg(long, env = "IPAM_INSTANCE_NAME")]
+    pub instance_name: Option<String>,
 }
 
 /// The TOML file's keys.
@@ -150,6 +157,7 @@ struct FileConfig {
     max_bulk_items: Option<usize>,
     snapshot_every: Option<u64>,
     log: Option<String>,
+    instance_name: Option<String>,
 }
 
 impl Config {
@@ -211,6 +219,7 @@ impl Config {
             snapshot_every: a.snapshot_every.or(f.snapshot_every).unwrap_or(1_000_000),
             log: a.log.or(f.log).unwrap_or_else(|| "info".to_string()),
             insecure_fast_passwords: a.insecure_fast_passwords,
+            instance_name: a.instance_name.or(f.instance_name),
         };
         if cfg.lockout_after == 0 {
             return Err(CentralError::Config(
@@ -242,6 +251,7 @@ impl Config {
             snapshot_every: 0,
             log: "warn".into(),
             insecure_fast_passwords: true,
+            instance_name: None,
         }
     }
 }

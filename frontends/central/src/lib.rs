@@ -49,6 +49,24 @@ pub enum CentralError {
     },
 }
 
+/// `https://HOST:PORT` of a listener: its address, or the host name when it listens on
+/// every address.
+pub fn default_instance_name(listen: std::net::SocketAddr) -> String {
+    let host = if listen.ip().is_unspecified() {
+        std::fs::read_to_string("/etc/hostname")
+            .ok()
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "localhost".into())
+    } else {
+        match listen.ip() {
+            std::net::IpAddr::V6(a) => format!("[{a}]"),
+            a => a.to_string(),
+        }
+    };
+    format!("https://{host}:{}", listen.port())
+}
+
 /// The running application: the engine, sessions and metrics, shared by every request.
 pub struct App {
     engine: Engine,
@@ -93,6 +111,10 @@ impl App {
             } else {
                 PasswordCost::Standard
             },
+            instance: cfg
+                .instance_name
+                .clone()
+                .unwrap_or_else(|| default_instance_name(cfg.listen)),
             ..EngineConfig::default()
         };
         let (engine, report) = Engine::open(store, ecfg)?;
@@ -124,6 +146,16 @@ impl App {
     /// Sequence number of the last committed change.
     pub fn committed_seq(&self) -> u64 {
         self.engine.committed_seq()
+    }
+
+    /// Whether this Central writes (active) or follows another one (standby).
+    pub fn role(&self) -> ipam_engine::Role {
+        self.engine.role()
+    }
+
+    /// Why the engine stopped accepting writes, after a database failure.
+    pub fn poisoned(&self) -> Option<String> {
+        self.engine.poisoned()
     }
 
     fn uptime(&self) -> Duration {

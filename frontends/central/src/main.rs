@@ -21,8 +21,16 @@ fn main() -> anyhow::Result<()> {
     rt.block_on(run(cfg))
 }
 
-async fn run(cfg: Config) -> anyhow::Result<()> {
+async fn run(mut cfg: Config) -> anyhow::Result<()> {
     let t0 = Instant::now();
+    // Bound first, so that the instance name carries the real port (`--listen ...:0`).
+    let listener = tokio::net::TcpListener::bind(cfg.listen)
+        .await
+        .with_context(|| format!("listening on {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    if cfg.instance_name.is_none() {
+        cfg.instance_name = Some(ipam_central::default_instance_name(addr));
+    }
     let c = cfg.clone();
     let (app, report) = tokio::task::spawn_blocking(move || App::open(&c))
         .await?
@@ -69,19 +77,41 @@ async fn run(cfg: Config) -> anyhow::Result<()> {
         println!("TLS certificate SHA-256 fingerprint: {}", t.fingerprint);
         Some(t.config)
     };
-    let listener = tokio::net::TcpListener::bind(cfg.listen)
-        .await
-        .with_context(|| format!("listening on {}", cfg.listen))?;
-    let addr = listener.local_addr()?;
+    if let ipam_engine::Role::Standby { active } = app.role() {
+        println!("Standby: following the active instance {active}; writes are refused until it goes away");
+    }
     println!(
         "ipam Central listening on {}://{addr}/mmws/api/v2/ (ready in {} ms)",
         if tls.is_some() { "https" } else { "http" },
         t0.elapsed().as_millis()
     );
     let router = app.router();
-    ipam_central::serve(router, listener, tls, shutdown_signal()).await;
+    // A database failure leaves the last commit's outcome unknown: stop, so that the
+    // service manager restarts Central, which reloads from the database (and, on
+    // PostgreSQL with several instances, comes back as a standby if another took over).
+    let watched = app.clone();
+    let poisoned = async move {
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            if let Some(why) = watched.poisoned() {
+                tracing::error!("stopping: {why}");
+                return;
+            }
+        }
+    };
+    let stop = async {
+        tokio::select! {
+            () = shutdown_signal() => {},
+            () = poisoned => {},
+        }
+    };
+    ipam_central::serve(router, listener, tls, stop).await;
+    let failed = app.poisoned();
     tokio::task::spawn_blocking(move || app.shutdown()).await?;
     tracing::info!("stopped");
+    if let Some(why) = failed {
+        anyhow::bail!("stopped after a database failure: {why}");
+    }
     Ok(())
 }
 

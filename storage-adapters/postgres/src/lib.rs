@@ -6,8 +6,13 @@
 //! statements (one per table, whatever the batch size), so that commits of thousands of changes
 //! cost a few round trips.
 //!
-//! Work in progress (issue 4): high availability (advisory lock, LISTEN/NOTIFY followers) is not
-//! here yet.
+//! High availability: several Centrals may share one schema. The writer holds a session-level
+//! advisory lock on the connection it commits with (so a writer that loses its connection can
+//! no longer commit) and records its name in `active_writer`; every commit sends a
+//! notification that standbys LISTEN for before catching up by sequence number.
+//!
+//! The schema is versioned: [`SCHEMA_VERSION`] steps, applied in order under an advisory
+//! lock, each in its own transaction; a database from a newer version is refused.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,16 +21,44 @@ use ipam_engine::{
     record_from_row, record_row_addr, Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis,
     ObjKey, ObjType, Object, Store, StoreError, StoreMeta, StoreReader,
 };
+use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Row};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Schema migrations: step `i` moves the schema from version `i` to `i + 1` (step 0 creates
+/// it).
+const MIGRATIONS: [&str; 2] = [
+    SCHEMA,
+    // 2: the active writer's name (high availability), history by user.
+    "CREATE TABLE IF NOT EXISTS active_writer (id INT PRIMARY KEY, instance TEXT NOT NULL, since BIGINT NOT NULL);
+     CREATE INDEX IF NOT EXISTS changes_by_user ON changes (user_id, seq);",
+];
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
     client: Client,
     url: String,
     schema: String,
+    /// A second connection that LISTENs for other instances' commits (standbys only).
+    listener: Option<Client>,
+    /// The schema version this handle opened (older only in migration tests).
+    version: i64,
+}
+
+/// The advisory lock key of a schema's writer role.
+fn lock_key(schema: &str, what: &str) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in what.bytes().chain([b':']).chain(schema.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+fn channel(schema: &str) -> String {
+    format!("ipam_changes_{schema}")
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -105,39 +138,85 @@ impl PostgresStore {
     /// Connects (`url` as libpq key/value or URI, no TLS: use a local socket or loopback),
     /// creates or checks the schema `schema`, and refuses data from a newer version.
     pub fn open(url: &str, schema: &str) -> Result<PostgresStore, StoreError> {
+        Self::open_at_version(url, schema, SCHEMA_VERSION)
+    }
+
+    /// Opens, migrating the schema only up to `version` (tests of migrations).
+    #[doc(hidden)]
+    pub fn open_at_version(
+        url: &str,
+        schema: &str,
+        version: i64,
+    ) -> Result<PostgresStore, StoreError> {
         let mut client = connect(url, schema)?;
-        let has_meta: bool = client
-            .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
-            .map_err(db("checking the schema"))?
-            .get(0);
-        if has_meta {
-            let v: i64 = client
-                .query_one("SELECT value FROM meta WHERE key = 'schema_version'", &[])
-                .map_err(db("reading the schema version"))?
-                .get(0);
-            if v > SCHEMA_VERSION {
-                return Err(StoreError::TooNew {
-                    found: v as u32,
-                    supported: SCHEMA_VERSION as u32,
-                });
-            }
-        } else {
-            client
-                .batch_execute(SCHEMA)
-                .map_err(db("creating the schema"))?;
-            client
-                .execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', $1), ('next_id', 1), ('last_seq', 0) ON CONFLICT DO NOTHING",
-                    &[&SCHEMA_VERSION],
-                )
-                .map_err(db("initializing the schema version"))?;
+        let current = schema_version(&mut client)?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found: current as u32,
+                supported: SCHEMA_VERSION as u32,
+            });
         }
+        while schema_version(&mut client)? < version {
+            let mut tx = client.transaction().map_err(db("starting a migration"))?;
+            // One migrator at a time; the others find the work done.
+            tx.execute(
+                "SELECT pg_advisory_xact_lock($1)",
+                &[&lock_key(schema, "migrate")],
+            )
+            .map_err(db("waiting for the migration lock"))?;
+            let has_meta: bool = tx
+                .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
+                .map_err(db("checking the schema"))?
+                .get(0);
+            let v: i64 = if has_meta {
+                tx.query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+                    .map_err(db("reading the schema version"))?
+                    .map_or(0, |r| r.get(0))
+            } else {
+                0
+            };
+            if v >= version {
+                break;
+            }
+            let ctx = format!("migrating the schema from version {v} to {}", v + 1);
+            tx.batch_execute(MIGRATIONS[v as usize])
+                .map_err(db(ctx.clone()))?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('schema_version', $1), ('next_id', 1), ('last_seq', 0) ON CONFLICT DO NOTHING",
+                &[&(v + 1)],
+            )
+            .map_err(db(ctx.clone()))?;
+            tx.execute(
+                "UPDATE meta SET value = $1 WHERE key = 'schema_version'",
+                &[&(v + 1)],
+            )
+            .map_err(db(ctx.clone()))?;
+            tx.commit().map_err(db(ctx))?;
+        }
+        let version = schema_version(&mut client)?;
         Ok(PostgresStore {
             client,
             url: url.to_string(),
             schema: schema.to_string(),
+            listener: None,
+            version,
         })
     }
+}
+
+/// The schema's version; 0 when it has no tables yet.
+fn schema_version(client: &mut Client) -> Result<i64, StoreError> {
+    let has_meta: bool = client
+        .query_one("SELECT to_regclass('meta') IS NOT NULL", &[])
+        .map_err(db("checking the schema"))?
+        .get(0);
+    if !has_meta {
+        return Ok(0);
+    }
+    Ok(client
+        .query_opt("SELECT value FROM meta WHERE key = 'schema_version'", &[])
+        .map_err(db("reading the schema version"))?
+        .map_or(0, |r| r.get(0)))
 }
 
 const CHANGE_COLUMNS: &str =
@@ -352,6 +431,12 @@ impl Store for PostgresStore {
                 &[&(c.seq as i64)],
             )
             .map_err(db(ctx()))?;
+            // Delivered to standbys at commit.
+            tx.execute(
+                "SELECT pg_notify($1, $2)",
+                &[&channel(&self.schema), &c.seq.to_string()],
+            )
+            .map_err(db(ctx()))?;
         }
         tx.commit().map_err(db(ctx()))
     }
@@ -385,6 +470,62 @@ impl Store for PostgresStore {
         Ok(Box::new(PostgresReader {
             client: connect(&self.url, &self.schema)?,
         }))
+    }
+
+    fn try_become_writer(&mut self, instance: &str) -> Result<bool, StoreError> {
+        let got: bool = self
+            .client
+            .query_one(
+                "SELECT pg_try_advisory_lock($1)",
+                &[&lock_key(&self.schema, "writer")],
+            )
+            .map_err(db("trying to take the writer lock"))?
+            .get(0);
+        if got && self.version >= 2 {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64);
+            self.client
+                .execute(
+                    "INSERT INTO active_writer (id, instance, since) VALUES (1, $1, $2) ON CONFLICT (id) DO UPDATE SET instance = excluded.instance, since = excluded.since",
+                    &[&instance, &now],
+                )
+                .map_err(db("recording the active instance"))?;
+            self.listener = None;
+        }
+        Ok(got)
+    }
+
+    fn active_instance(&mut self) -> Result<Option<String>, StoreError> {
+        if self.version < 2 {
+            return Ok(None);
+        }
+        Ok(self
+            .client
+            .query_opt("SELECT instance FROM active_writer WHERE id = 1", &[])
+            .map_err(db("reading the active instance"))?
+            .map(|r| r.get(0)))
+    }
+
+    fn wait_for_changes(&mut self, timeout: std::time::Duration) -> Result<(), StoreError> {
+        if self.listener.is_none() {
+            let mut c = connect(&self.url, &self.schema)?;
+            c.batch_execute(&format!("LISTEN {}", quote_ident(&channel(&self.schema))?))
+                .map_err(db("listening for changes"))?;
+            self.listener = Some(c);
+        }
+        let l = self.listener.as_mut().expect("set above");
+        let mut n = l.notifications();
+        let first = n
+            .timeout_iter(timeout)
+            .next()
+            .map_err(db("waiting for changes"))?;
+        if first.is_some() {
+            // Drain what else arrived: one catch-up covers all of it.
+            let mut it = n.iter();
+            while it.next().map_err(db("reading notifications"))?.is_some() {}
+        }
+        Ok(())
     }
 }
 

@@ -29,7 +29,7 @@ use ipam_engine::{
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// When a commit counts as durable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -46,6 +46,8 @@ pub enum Durability {
 pub struct SqliteStore {
     conn: Connection,
     path: PathBuf,
+    /// `DB.writer.lock`, locked while this handle is the database's writer.
+    writer_lock: Option<std::fs::File>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -102,6 +104,45 @@ CREATE TABLE IF NOT EXISTS idempotency (
 ) WITHOUT ROWID;
 ";
 
+/// Schema migrations: step `i` moves the schema from version `i` to `i + 1` (step 0 creates
+/// it). Each runs in its own transaction with the version update, so a crash leaves the
+/// database at one version or the next.
+const MIGRATIONS: [&str; 2] = [
+    SCHEMA,
+    // 2: history by user (`HistoryQuery::user_id`) without scanning the log.
+    "CREATE INDEX IF NOT EXISTS changes_by_user ON changes (user_id, seq);",
+];
+
+fn migrate(conn: &Connection, from: u32, to: u32) -> Result<(), StoreError> {
+    for v in from..to {
+        let ctx = format!("migrating the schema from version {v} to {}", v + 1);
+        conn.execute_batch("BEGIN IMMEDIATE")
+            .map_err(db(ctx.clone()))?;
+        let step = || -> rusqlite::Result<()> {
+            conn.execute_batch(MIGRATIONS[v as usize])?;
+            if v == 0 {
+                conn.execute(
+                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', 0), ('next_id', 1), ('last_seq', 0)",
+                    [],
+                )?;
+            }
+            conn.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [v + 1],
+            )?;
+            Ok(())
+        };
+        match step() {
+            Ok(()) => conn.execute_batch("COMMIT").map_err(db(ctx))?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(StoreError::backend(ctx, e));
+            }
+        }
+    }
+    Ok(())
+}
+
 fn ref_key(k: &ObjKey) -> i64 {
     k.index_key()
 }
@@ -143,25 +184,37 @@ impl SqliteStore {
                 e => Err(e),
             })
             .map_err(db("reading the schema version"))?;
-        match existing {
-            Some(v) if v > i64::from(SCHEMA_VERSION) => {
+        if let Some(v) = existing {
+            if v > i64::from(SCHEMA_VERSION) {
                 return Err(StoreError::TooNew {
                     found: v as u32,
                     supported: SCHEMA_VERSION,
                 });
             }
-            Some(_) => {} // Version 1 is the only one so far: migrations go here.
-            None => {
-                conn.execute_batch(SCHEMA)
-                    .map_err(db("creating the schema"))?;
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('next_id', 1), ('last_seq', 0)",
-                    [SCHEMA_VERSION],
-                )
-                .map_err(db("initializing the schema version"))?;
-            }
         }
-        Ok(SqliteStore { conn, path })
+        migrate(&conn, existing.unwrap_or(0) as u32, SCHEMA_VERSION)?;
+        Ok(SqliteStore {
+            conn,
+            path,
+            writer_lock: None,
+        })
+    }
+
+    /// Opens a database, creating it only up to schema `version` (tests of migrations).
+    #[doc(hidden)]
+    pub fn open_at_version(
+        path: impl AsRef<Path>,
+        version: u32,
+    ) -> Result<SqliteStore, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let conn = Connection::open(&path).map_err(db("opening"))?;
+        configure(&conn, Durability::Full)?;
+        migrate(&conn, 0, version)?;
+        Ok(SqliteStore {
+            conn,
+            path,
+            writer_lock: None,
+        })
     }
 
     /// The database file.
@@ -516,6 +569,33 @@ impl Store for SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db("setting the busy timeout"))?;
         Ok(Box::new(SqliteReader { conn }))
+    }
+
+    /// One writer per database file: an exclusive lock on `DB.writer.lock`, released when
+    /// this handle (or its process) goes. A second engine on the same file becomes a standby
+    /// instead of writing beside the first.
+    fn try_become_writer(&mut self, _instance: &str) -> Result<bool, StoreError> {
+        if self.writer_lock.is_some() {
+            return Ok(true);
+        }
+        let mut name = self.path.clone().into_os_string();
+        name.push(".writer.lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&name)
+            .map_err(|e| StoreError::backend(format!("opening {name:?}"), e))?;
+        match f.try_lock() {
+            Ok(()) => {
+                self.writer_lock = Some(f);
+                Ok(true)
+            }
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(StoreError::backend(format!("locking {name:?}"), e))
+            }
+        }
     }
 }
 

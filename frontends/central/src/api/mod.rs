@@ -53,9 +53,17 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
 
 async fn health(State(app): State<Arc<App>>) -> Response {
     let e = app.engine.stats();
-    let ok = e.failed_commits == 0;
+    let poisoned = app.engine.poisoned();
+    let ok = poisoned.is_none();
+    let (role, active) = match app.engine.role() {
+        ipam_engine::Role::Active => ("active", None),
+        ipam_engine::Role::Standby { active } => ("standby", Some(active)),
+    };
     let body = json!({
         "status": if ok { "ok" } else { "failing" },
+        "problem": poisoned,
+        "role": role,
+        "activeInstance": active,
         "database": app.database,
         "committedSequence": e.committed_seq,
         "uptimeSeconds": app.uptime().as_secs(),
@@ -128,6 +136,8 @@ pub(crate) mod codes {
     pub const STORE: u32 = 5010;
     /// Central is shutting down.
     pub const SHUTTING_DOWN: u32 = 5011;
+    /// This Central is a standby; the message names the active one.
+    pub const STANDBY: u32 = 5012;
 }
 
 /// An error answer: HTTP status, Micetro code, message.
@@ -192,6 +202,7 @@ impl From<EngineError> for ApiError {
             E::IdempotencyConflict { .. } => (StatusCode::CONFLICT, codes::IDEMPOTENCY),
             E::BadCredentials => (StatusCode::UNAUTHORIZED, codes::BAD_LOGIN),
             E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, codes::SHUTTING_DOWN),
+            E::Standby { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::STANDBY),
             _ => (StatusCode::SERVICE_UNAVAILABLE, codes::STORE),
         };
         ApiError::new(status, code, msg)

@@ -22,9 +22,14 @@ pub struct Server {
 
 impl Server {
     pub fn start(dir: &Path, admin_password: Option<&str>) -> Server {
+        Server::start_with(dir, admin_password, &[])
+    }
+
+    pub fn start_with(dir: &Path, admin_password: Option<&str>, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipam-central"));
         cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
+            .args(extra)
             .args(["--log", "warn", "--insecure-fast-passwords"])
             .env_remove("IPAM_ADMIN_PASSWORD")
             .env_remove("IPAM_CONFIG")
@@ -87,6 +92,12 @@ impl Server {
         Remote { c, auth: None }
     }
 
+    /// SIGKILL, and wait for the exit.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// SIGTERM, then wait for the exit (at most 30 s).
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill")
@@ -116,6 +127,12 @@ impl Drop for Server {
 pub struct Remote {
     c: Client,
     auth: Option<String>,
+}
+
+impl Remote {
+    pub fn from_client(c: Client) -> Remote {
+        Remote { c, auth: None }
+    }
 }
 
 impl Api for Remote {

@@ -5,6 +5,7 @@
 
 mod e2e;
 mod flows;
+mod ha;
 mod handlers;
 
 use serde_json::Value;

@@ -89,10 +89,75 @@ fn newer_schema_is_refused_with_a_clear_message() {
             err,
             ipam_engine::StoreError::TooNew {
                 found: 99,
-                supported: 1
+                supported: 2
             }
         ),
         "{err}"
     );
     assert!(err.to_string().contains("upgrade ipam"), "{err}");
+}
+
+#[test]
+fn a_version_1_schema_is_migrated_and_keeps_its_data() {
+    if skip() {
+        eprintln!("IPAM_SKIP_POSTGRES is set: skipping");
+        return;
+    }
+    let mut h = harness();
+    drop(h.fresh());
+    let schema = h.schemas.last().expect("schema").clone();
+    drop_schema(&schema);
+    let old = PostgresStore::open_at_version(&url(), &schema, 1).expect("create at version 1");
+    let state = |schema: &str| -> (i64, bool) {
+        let mut c = postgres::Client::connect(&url(), postgres::NoTls).expect("connect");
+        let v: i64 = c
+            .query_one(
+                &format!("SELECT value FROM \"{schema}\".meta WHERE key = 'schema_version'"),
+                &[],
+            )
+            .expect("version")
+            .get(0);
+        let t: bool = c
+            .query_one(
+                &format!("SELECT to_regclass('\"{schema}\".active_writer') IS NOT NULL"),
+                &[],
+            )
+            .expect("table")
+            .get(0);
+        (v, t)
+    };
+    assert_eq!(state(&schema), (1, false));
+    ipam_store_conformance::migration_keeps_data(Box::new(old), || {
+        Box::new(PostgresStore::open(&url(), &schema).expect("open and migrate"))
+    });
+    assert_eq!(state(&schema), (ipam_store_postgres::SCHEMA_VERSION, true));
+}
+
+#[test]
+fn one_writer_per_schema_and_standbys_see_its_name() {
+    if skip() {
+        eprintln!("IPAM_SKIP_POSTGRES is set: skipping");
+        return;
+    }
+    let mut h = harness();
+    drop(h.fresh());
+    let schema = h.schemas.last().expect("schema").clone();
+    let mut a = PostgresStore::open(&url(), &schema).expect("open");
+    let mut b = PostgresStore::open(&url(), &schema).expect("open again");
+    assert!(a.try_become_writer("central-a").unwrap());
+    assert!(!b.try_become_writer("central-b").unwrap());
+    assert_eq!(b.active_instance().unwrap().as_deref(), Some("central-a"));
+    let t = std::time::Instant::now();
+    b.wait_for_changes(std::time::Duration::from_millis(100))
+        .unwrap();
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(90),
+        "nothing to wake it"
+    );
+    drop(a);
+    assert!(
+        b.try_become_writer("central-b").unwrap(),
+        "the role frees up with its holder"
+    );
+    assert_eq!(b.active_instance().unwrap().as_deref(), Some("central-b"));
 }

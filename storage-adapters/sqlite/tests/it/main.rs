@@ -72,10 +72,62 @@ fn newer_schema_is_refused_with_a_clear_message() {
             err,
             StoreError::TooNew {
                 found: 99,
-                supported: 1
+                supported: ipam_store_sqlite::SCHEMA_VERSION
             }
         ),
         "{err}"
     );
     assert!(err.to_string().contains("upgrade ipam"), "{err}");
+}
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_data() {
+    let d = TempDir::new();
+    let path = d.0.join("ipam.db");
+    let old = SqliteStore::open_at_version(&path, 1).expect("create at version 1");
+    let version = |p: &std::path::Path| -> (i64, bool) {
+        let c = rusqlite::Connection::open(p).expect("raw open");
+        let v = c
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .expect("version");
+        let idx = c
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'changes_by_user'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .expect("index")
+            == 1;
+        (v, idx)
+    };
+    assert_eq!(version(&path), (1, false));
+    ipam_store_conformance::migration_keeps_data(Box::new(old), || {
+        Box::new(SqliteStore::open(&path, Durability::Full).expect("open and migrate"))
+    });
+    assert_eq!(
+        version(&path),
+        (i64::from(ipam_store_sqlite::SCHEMA_VERSION), true)
+    );
+}
+
+#[test]
+fn one_writer_per_database_file() {
+    let d = TempDir::new();
+    let path = d.0.join("ipam.db");
+    let mut a = SqliteStore::open(&path, Durability::Full).expect("open");
+    let mut b = SqliteStore::open(&path, Durability::Full).expect("open again");
+    assert!(a.try_become_writer("a").unwrap());
+    assert!(
+        !b.try_become_writer("b").unwrap(),
+        "the second handle must not write"
+    );
+    drop(a);
+    assert!(
+        b.try_become_writer("b").unwrap(),
+        "the role frees up with its holder"
+    );
 }
