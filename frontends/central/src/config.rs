@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use serde::Deserialize;
 
 use crate::CentralError;
@@ -78,20 +78,23 @@ IPAM_ADMIN_PASSWORD). Without a configured certificate it creates a self-signed 
 DATA_DIR/tls/ and prints its SHA-256 fingerprint."
 )]
 pub struct Args {
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
     /// TOML file with settings (keys: listen, data_dir, database, pg_schema, tls_cert,
     /// tls_key, session_idle_secs, lockout_after, lockout_secs, max_body_bytes,
     /// max_bulk_items, snapshot_every, log, instance_name).
-    #[arg(long, env = "IPAM_CONFIG")]
+    #[arg(long, env = "IPAM_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Address and port to listen on [default: 0.0.0.0:1231].
     #[arg(long, env = "IPAM_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// Directory for the database, certificate and snapshots [default: ./ipam-data].
-    #[arg(long, env = "IPAM_DATA_DIR")]
+    #[arg(long, env = "IPAM_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database: `sqlite:PATH` or `postgres://user@host/db` (or a libpq key=value string
     /// starting with `host=`) [default: sqlite:DATA_DIR/ipam.db].
-    #[arg(long, env = "IPAM_DATABASE")]
+    #[arg(long, env = "IPAM_DATABASE", global = true)]
     pub database: Option<String>,
     /// PostgreSQL schema for this installation's tables [default: ipam].
     #[arg(long, env = "IPAM_PG_SCHEMA")]
@@ -138,6 +141,24 @@ pub struct Args {
     /// on PostgreSQL) [default: https://HOSTNAME:PORT].
     #[arg(long, env = "IPAM_INSTANCE_NAME")]
     pub instance_name: Option<String>,
+}
+
+/// Commands besides serving.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Cold standby on SQLite: copy the data directory (a consistent online copy of the
+    /// database with SQLite's backup API, the newest snapshot it covers, and the TLS
+    /// certificate) into DIR while Central keeps serving. Run it periodically to feed a
+    /// standby machine; `promote` (or simply starting Central on DIR) activates the copy.
+    Backup {
+        /// Directory to write the copy into (created if needed; the previous copy there is
+        /// replaced).
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Check a cold standby copy (integrity, schema version) and mark it active, so that
+    /// `ipam-central --data-dir DIR` serves it.
+    Promote,
 }
 
 /// The TOML file's keys.

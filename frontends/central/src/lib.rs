@@ -14,6 +14,7 @@
 
 mod api;
 mod auth;
+pub mod coldstandby;
 pub mod config;
 mod metrics;
 mod server;
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use ipam_engine::{Engine, EngineConfig, EngineError, OpenReport, PasswordCost, Store};
 
-pub use config::{Args, Config, Database};
+pub use config::{Args, Cmd, Config, Database};
 pub use server::serve;
 
 /// Why Central could not start or serve.

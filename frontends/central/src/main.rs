@@ -3,12 +3,40 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use ipam_central::{tls, App, Args, Config};
+use ipam_central::{coldstandby, tls, App, Args, Cmd, Config};
 use ipam_engine::LoadSource;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> anyhow::Result<()> {
-    let cfg = Config::from_args(Args::parse())?;
+    let mut args = Args::parse();
+    let command = args.command.take();
+    let cfg = Config::from_args(args)?;
+    match command {
+        Some(Cmd::Backup { to }) => {
+            let t0 = Instant::now();
+            let s = coldstandby::backup(&cfg, &to)?;
+            println!(
+                "backup of {} written to {} in {} ms: changes up to {}; snapshot: {}",
+                cfg.data_dir.display(),
+                to.display(),
+                t0.elapsed().as_millis(),
+                s.last_seq,
+                s.snapshot
+                    .map_or_else(|| "none".to_string(), |p| p.display().to_string())
+            );
+            return Ok(());
+        }
+        Some(Cmd::Promote) => {
+            let seq = coldstandby::promote(&cfg)?;
+            println!(
+                "{} is sound (changes up to {seq}) and promoted: start it with ipam-central --data-dir {}",
+                cfg.data_dir.display(),
+                cfg.data_dir.display()
+            );
+            return Ok(());
+        }
+        None => {}
+    }
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cfg.log).context("invalid --log filter")?)
         .with_target(false)
@@ -30,6 +58,15 @@ async fn run(mut cfg: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     if cfg.instance_name.is_none() {
         cfg.instance_name = Some(ipam_central::default_instance_name(addr));
+    }
+    let marker = cfg.data_dir.join(coldstandby::STANDBY_MARKER);
+    if marker.exists() {
+        let what = std::fs::read_to_string(&marker).unwrap_or_default();
+        println!(
+            "Starting on a cold standby copy ({}): it becomes the active Central",
+            what.trim()
+        );
+        std::fs::remove_file(&marker).with_context(|| format!("removing {}", marker.display()))?;
     }
     let c = cfg.clone();
     let (app, report) = tokio::task::spawn_blocking(move || App::open(&c))

@@ -223,6 +223,87 @@ impl SqliteStore {
     }
 }
 
+/// What [`backup`] copied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackupReport {
+    /// The last change in the copy.
+    pub last_seq: u64,
+    /// Pages copied.
+    pub pages: i32,
+}
+
+/// Copies the database at `src` into `dst` with SQLite's online backup API: a consistent
+/// image of one moment, taken while a Central keeps writing to `src` (each step holds the
+/// read lock briefly). `dst` is written beside itself and renamed into place once synced,
+/// so a reader of `dst` sees the old copy or the new one, never half of one.
+pub fn backup(src: &Path, dst: &Path) -> Result<BackupReport, StoreError> {
+    let ctx = |what: &str| format!("{what} ({} to {})", src.display(), dst.display());
+    let from = Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db(ctx("opening the database to back up")))?;
+    from.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db("setting the busy timeout"))?;
+    let mut tmp = dst.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let mut to = Connection::open(&tmp).map_err(db(ctx("creating the copy")))?;
+    let pages = {
+        let b = rusqlite::backup::Backup::new(&from, &mut to)
+            .map_err(db(ctx("starting the backup")))?;
+        b.run_to_completion(4096, std::time::Duration::from_millis(1), None)
+            .map_err(db(ctx("copying")))?;
+        b.progress().pagecount
+    };
+    // The copy is a plain rollback-journal database until a Central opens it.
+    to.execute_batch("PRAGMA journal_mode = DELETE")
+        .map_err(db(ctx("finishing the copy")))?;
+    let last_seq: i64 = to
+        .query_row("SELECT value FROM meta WHERE key = 'last_seq'", [], |r| {
+            r.get(0)
+        })
+        .map_err(db(ctx("reading the copy's last change")))?;
+    drop(to);
+    let io = |what: &str, e: std::io::Error| StoreError::backend(ctx(what), e);
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| io("syncing the copy", e))?;
+    for suffix in ["-wal", "-shm"] {
+        let mut p = dst.as_os_str().to_owned();
+        p.push(suffix);
+        let _ = std::fs::remove_file(PathBuf::from(p));
+    }
+    std::fs::rename(&tmp, dst).map_err(|e| io("moving the copy into place", e))?;
+    if let Some(dir) = dst.parent() {
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(BackupReport {
+        last_seq: last_seq as u64,
+        pages,
+    })
+}
+
+/// Runs SQLite's integrity check; answers its complaints (empty when the file is sound).
+pub fn integrity_check(path: &Path) -> Result<Vec<String>, StoreError> {
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(db(format!("opening {}", path.display())))?;
+    let mut st = c
+        .prepare("PRAGMA integrity_check")
+        .map_err(db("checking integrity"))?;
+    let rows = st
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(db("checking integrity"))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let r = r.map_err(db("checking integrity"))?;
+        if r != "ok" {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
 fn decode_changes(row: &rusqlite::Row<'_>) -> Result<Vec<Change>, StoreError> {
     let get = |i: usize| -> Result<rusqlite::types::Value, StoreError> {
         row.get(i).map_err(db("reading a change"))

@@ -273,3 +273,127 @@ async fn configured_password_and_graceful_shutdown_finish_in_flight_requests() {
         "the acknowledged allocation survived"
     );
 }
+
+fn central(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_ipam-central"))
+        .args(args)
+        .env_remove("IPAM_CONFIG")
+        .env_remove("IPAM_DATABASE")
+        .output()
+        .expect("run ipam-central")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cold_standby_backup_while_serving_then_promote() {
+    let (dir, copy) = (TempDir::new("cold-a"), TempDir::new("cold-b"));
+    let mut s = Server::start_with(&dir.0, Some("cold-pw"), &["--snapshot-every", "200"]);
+    let mut a = s.client().await;
+    *a.auth() = Some(basic("administrator", "cold-pw"));
+    a.call(
+        "POST",
+        "/mmws/api/v2/ranges",
+        Some(json!({"range": {"name": "10.77.0.0/16"}})),
+    )
+    .await
+    .ok("range");
+    // Allocations keep flowing while the backup runs.
+    let (addr, fp) = (s.addr, s.fingerprint.clone());
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let writer = tokio::spawn(async move {
+        let mut c = Client::connect(addr, Trust::Fingerprint(fp)).await.unwrap();
+        c.basic("administrator", "cold-pw");
+        let mut n = 0u64;
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            let r = c
+                .request(
+                    "POST",
+                    "/mmws/api/v2/addressAllocations",
+                    Some(&json!({"pool": ["10.77.0.0/16"], "count": 50})),
+                )
+                .await
+                .unwrap();
+            assert_eq!(r.status, 201, "{}", r.text());
+            n += 50;
+        }
+        n
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let d = dir.0.to_str().unwrap().to_string();
+    let c = copy.0.join("standby");
+    let cs = c.to_str().unwrap().to_string();
+    let out =
+        tokio::task::spawn_blocking(move || central(&["backup", "--data-dir", &d, "--to", &cs]))
+            .await
+            .unwrap();
+    assert!(
+        out.status.success(),
+        "backup: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(said.contains("changes up to"), "{said}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let total = writer.await.unwrap();
+    assert!(s.stop().success());
+    assert!(c.join("ipam.db").exists() && c.join("STANDBY").exists());
+    assert!(
+        c.join("tls/cert.pem").exists(),
+        "the certificate travels with the copy"
+    );
+    // Promote: integrity check, marker removed; then Central serves the copy.
+    let cs = c.to_str().unwrap().to_string();
+    let out = central(&["promote", "--data-dir", &cs]);
+    assert!(
+        out.status.success(),
+        "promote: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!c.join("STANDBY").exists());
+    let s2 = Server::start(&c, None);
+    assert_eq!(
+        s2.fingerprint, s.fingerprint,
+        "same certificate as the original"
+    );
+    let mut b = s2.client().await;
+    *b.auth() = Some(basic("administrator", "cold-pw"));
+    let st = b
+        .call("GET", "/mmws/api/v2/ranges/10.77.0.0/16/statistics", None)
+        .await;
+    let used: u64 = st.ok("stats")["used"].as_str().unwrap().parse().unwrap();
+    assert!(
+        used > 0 && used <= total && used % 50 == 0,
+        "the copy is one consistent moment: {used} of {total}"
+    );
+    // Feeding a new copy to a directory where a Central runs is refused.
+    let (d, cs2) = (dir.0.to_str().unwrap().to_string(), cs.clone());
+    let out =
+        tokio::task::spawn_blocking(move || central(&["backup", "--data-dir", &d, "--to", &cs2]))
+            .await
+            .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("running"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // And it takes writes.
+    let r = b
+        .call(
+            "GET",
+            "/mmws/api/v2/ranges/10.77.0.0/16/nextFreeAddress?claim=true",
+            None,
+        )
+        .await;
+    r.ok("the promoted copy allocates");
+    // A backup of a PostgreSQL installation is refused with advice.
+    let out = central(&[
+        "backup",
+        "--database",
+        "postgres://x@127.0.0.1/db",
+        "--to",
+        "/tmp/none",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("PostgreSQL"));
+}
