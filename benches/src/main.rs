@@ -1,12 +1,13 @@
 //! `ipam-bench`: side-by-side comparison harness. One subcommand per suite.
 //!
 //! ```text
-//! ipam-bench index|engine|http [--quick|--smoke] [--json FILE]
+//! ipam-bench index|engine|store|http [--quick|--smoke] [--json FILE]
 //! ```
 
 mod engine_suite;
 mod http_suite;
 mod index_suite;
+mod store_suite;
 
 use anyhow::{bail, Context, Result};
 use ipam_benches::report::Report;
@@ -20,6 +21,12 @@ suites:
           scratch databases go; default target/bench-data;
           IPAM_BENCH_KEEP=1 keeps them; IPAM_BENCH_SYNC=normal
           measures SQLite with synchronous=NORMAL instead of FULL)
+  store   the engine on the PostgreSQL store: bulk allocation (1 and 4 submitters), and
+          single addresses from 1 and 16 clients against SQL-only allocation (lock the
+          prefix row, gap query on inet, insert, commit), checked for duplicates; each
+          measurement in a fresh schema, dropped afterwards (IPAM_PG_URL names the server,
+          default host=127.0.0.1 user=postgres dbname=test; IPAM_SKIP_POSTGRES=1 skips the
+          suite and writes no report)
   http    Central over HTTPS in this process: 64 clients allocating single addresses
           (next free + claim) and reading records, checked for duplicates; baseline:
           GET /health on the same connections
@@ -78,6 +85,15 @@ fn main() -> Result<()> {
         Some("index") => index_suite::run(&opts)?,
         Some("engine") => engine_suite::run(&opts)?,
         Some("http") => http_suite::run(&opts)?,
+        Some("store") => match store_suite::run(&opts)? {
+            Some(r) => r,
+            None => {
+                if let Some(path) = json {
+                    println!("no metrics: {path} not written");
+                }
+                return Ok(());
+            }
+        },
         Some(other) => bail!("unknown suite {other}\n\n{USAGE}"),
         None => bail!("no suite given\n\n{USAGE}"),
     };

@@ -153,6 +153,8 @@ pub(crate) struct Shared {
     tx: Mutex<Option<SyncSender<Pending>>>,
     /// `Some(active instance)` while this engine is a standby.
     standby: Mutex<Option<String>>,
+    /// A hash checked for unknown login names (made on first use).
+    dummy_hash: OnceLock<String>,
 }
 
 #[derive(Default)]
@@ -292,6 +294,9 @@ impl Engine {
         config: EngineConfig,
     ) -> Result<(Engine, OpenReport), EngineError> {
         let t0 = Instant::now();
+        // Take the writer role (or learn that another instance holds it) before loading, so
+        // that nothing is committed behind this instance's back between load and write.
+        let active = store.try_become_writer(&config.instance)?;
         let meta = store.meta()?;
         let mut rejected = Vec::new();
         let (mut state, source) = match snapshot::load_newest(
@@ -317,7 +322,6 @@ impl Engine {
         }
         let hash_password = password_hasher(config.password_cost);
         let mut admin_password = None;
-        let active = store.try_become_writer(&config.instance)?;
         if active && state.applied_seq == 0 {
             let pw = match &config.admin_password {
                 Some(p) => p.clone(),
@@ -367,6 +371,7 @@ impl Engine {
             stats: StatCounters::default(),
             tx: Mutex::new(None),
             standby: Mutex::new(None),
+            dummy_hash: OnceLock::new(),
         });
         let w = Arc::clone(&shared);
         let writer = if active {
@@ -490,6 +495,25 @@ impl Engine {
         Ok((f(&view)?, st.applied_seq))
     }
 
+    /// [`Engine::read_at`] without waiting for the state's lock: answers `Err(f)` (the
+    /// closure, unused) while a write batch holds or waits for it, so that an async
+    /// front-end can run the read elsewhere instead of blocking a worker thread.
+    #[allow(clippy::type_complexity)]
+    pub fn try_read_at<R, F>(&self, user: Id, f: F) -> Result<Result<(R, u64), EngineError>, F>
+    where
+        F: FnOnce(&View<'_>) -> Result<R, EngineError>,
+    {
+        let st = match self.shared.state.try_read() {
+            Ok(st) => st,
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return Err(f),
+        };
+        Ok((|| {
+            let view = View::new(&st, st.actor(user)?);
+            Ok((f(&view)?, st.applied_seq))
+        })())
+    }
+
     /// Waits until change `seq` is durable (errors when the engine was poisoned first).
     pub fn wait_durable(&self, seq: u64) -> Result<(), EngineError> {
         self.shared.wait_committed(seq)
@@ -505,7 +529,18 @@ impl Engine {
                 .find(|u| u.name.eq_ignore_ascii_case(name.trim()));
             match u {
                 Some(u) => (u.id, u.password_hash.clone()),
-                None => return Err(EngineError::BadCredentials),
+                None => {
+                    // Same work as for a real account, so that timing does not tell which
+                    // login names exist.
+                    let dummy = self
+                        .shared
+                        .dummy_hash
+                        .get_or_init(|| (self.shared.hash_password)("no such user"));
+                    if let Ok(parsed) = PasswordHash::new(dummy) {
+                        let _ = Argon2::default().verify_password(password.as_bytes(), &parsed);
+                    }
+                    return Err(EngineError::BadCredentials);
+                }
             }
         };
         let parsed = PasswordHash::new(&hash).map_err(|_| EngineError::BadCredentials)?;

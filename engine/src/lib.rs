@@ -38,7 +38,7 @@ pub use error::{EngineError, StoreError};
 pub use ipam_index::Utilization;
 pub use model::{Id, Millis, ObjKey, ObjType, Object, SYSTEM_USER};
 pub use store::{
-    record_from_row, record_row_addr, Change, CommitBatch, EventType, HistoryQuery,
-    IdempotencyEntry, Store, StoreMeta, StoreReader,
+    expand_run, record_from_row, record_row_addr, run_length, Change, CommitBatch, EventType,
+    HistoryQuery, IdempotencyEntry, Store, StoreMeta, StoreReader, MAX_RUN,
 };
 pub use view::{RangeView, View};

@@ -202,3 +202,100 @@ pub fn record_row_addr(a: IpAddr) -> Vec<u8> {
         IpAddr::V6(v) => v.octets().to_vec(),
     }
 }
+
+/// Most changes one change-log row may stand for (see [`run_length`]).
+pub const MAX_RUN: usize = 4096;
+
+/// `a + i` within its family.
+fn ip_add(a: IpAddr, i: u64) -> Option<IpAddr> {
+    match a {
+        IpAddr::V4(v) => u32::from(v)
+            .checked_add(u32::try_from(i).ok()?)
+            .map(|x| IpAddr::from(x.to_be_bytes())),
+        IpAddr::V6(v) => u128::from(v)
+            .checked_add(u128::from(i))
+            .map(|x| IpAddr::from(x.to_be_bytes())),
+    }
+}
+
+/// The image of a change that can join a run: a new record carrying only its state.
+fn runnable(c: &Change) -> Option<(Id, IpAddr, crate::model::RecordState)> {
+    match (&c.key, &c.before, &c.after) {
+        (ObjKey::IpamRecord { space, addr }, None, Some(Object::IpamRecord(r)))
+            if r.is_state_only() =>
+        {
+            Some((*space, *addr, r.state))
+        }
+        _ => None,
+    }
+}
+
+/// How the SQL stores keep bulk allocation's change log small: a *run* is one change-log
+/// row standing for up to [`MAX_RUN`] changes with consecutive sequence numbers that create
+/// consecutive addresses with the same state and nothing else, by one user at one time, in
+/// one transaction's comment. The row keeps the first change's ref, key and images, and the
+/// run's length; [`expand_run`] gives the changes back. Answers how many changes from
+/// `cs[0]` on form one run (at least 1).
+pub fn run_length(cs: &[Change]) -> usize {
+    let Some((space, addr, state)) = cs.first().and_then(runnable) else {
+        return 1;
+    };
+    let c0 = &cs[0];
+    let k0 = c0.key.index_key();
+    let mut n = 1;
+    while n < cs.len().min(MAX_RUN) {
+        let c = &cs[n];
+        let same = runnable(c).is_some_and(|(s, a, st)| {
+            s == space && st == state && Some(a) == ip_add(addr, n as u64)
+        }) && c.seq == c0.seq + n as u64
+            && c.time == c0.time
+            && c.user_id == c0.user_id
+            && c.user == c0.user
+            && c.comment == c0.comment
+            && c.key.index_key() == k0.wrapping_add(n as i64);
+        if !same {
+            break;
+        }
+        n += 1;
+    }
+    n
+}
+
+/// The changes a change-log row with `run` = n stands for (see [`run_length`]).
+pub fn expand_run(first: Change, run: i64) -> Result<Vec<Change>, StoreError> {
+    let seq = first.seq;
+    let corrupt = |what: String| StoreError::Corrupt { what };
+    if run == 1 {
+        return Ok(vec![first]);
+    }
+    let (ObjKey::IpamRecord { space, addr }, None, Some(Object::IpamRecord(rec))) =
+        (&first.key, &first.before, &first.after)
+    else {
+        return Err(corrupt(format!(
+            "change {seq}: a run of {run} that is not of new address records"
+        )));
+    };
+    if !(2..=MAX_RUN as i64).contains(&run) {
+        return Err(corrupt(format!("change {seq}: a run of {run}")));
+    }
+    let mut out = Vec::with_capacity(run as usize);
+    for i in 0..run as u64 {
+        let a = ip_add(*addr, i).ok_or_else(|| {
+            corrupt(format!(
+                "change {seq}: its run passes the end of the address family"
+            ))
+        })?;
+        let mut c = first.clone();
+        c.seq = seq + i;
+        c.key = ObjKey::IpamRecord {
+            space: *space,
+            addr: a,
+        };
+        c.after = Some(Object::IpamRecord(IpamRecord {
+            addr: a,
+            ..rec.clone()
+        }));
+        out.push(c);
+    }
+    Ok(out)
+}

@@ -28,6 +28,7 @@ pub(crate) struct Auth {
 }
 
 /// Why a login was refused before the password was checked.
+#[derive(Debug)]
 pub(crate) struct Locked {
     pub seconds_left: u64,
 }
@@ -106,41 +107,54 @@ impl Auth {
             .retain(|_, v| v.0 != user);
     }
 
-    /// Refuses a login attempt for a locked account.
-    pub fn check_locked(&self, name: &str) -> Result<(), Locked> {
-        let f = self.failures.lock().expect("failures lock");
-        if let Some((_, Some(until))) = f.get(&name.to_ascii_lowercase()) {
-            let now = Instant::now();
-            if *until > now {
-                return Err(Locked {
-                    seconds_left: (*until - now).as_secs().max(1),
-                });
-            }
+    /// Counts a login attempt before its password is checked (so that a burst of
+    /// concurrent guesses cannot outrun the count); refuses it when the account is locked or
+    /// this attempt goes past the limit. Names are compared trimmed and case-insensitively,
+    /// as the engine matches them.
+    pub fn attempt(&self, name: &str) -> Result<(), Locked> {
+        let key = name.trim().to_ascii_lowercase();
+        let now = Instant::now();
+        let mut f = self.failures.lock().expect("failures lock");
+        if f.len() >= 100_000 {
+            // Bounded memory: forget unlocked counts first (locked accounts stay locked).
+            f.retain(|_, v| v.1.is_some_and(|u| u > now));
         }
+        let e = f.entry(key).or_insert((0, None));
+        match e.1 {
+            Some(until) if until > now => {
+                return Err(Locked {
+                    seconds_left: (until - now).as_secs().max(1),
+                })
+            }
+            Some(_) => *e = (0, None),
+            None => {}
+        }
+        if e.0 >= self.lockout_after {
+            e.1 = Some(now + self.lockout);
+            return Err(Locked {
+                seconds_left: self.lockout.as_secs().max(1),
+            });
+        }
+        e.0 += 1;
         Ok(())
     }
 
-    /// Records a failed login; answers true when this failure locked the account.
-    pub fn failed(&self, name: &str) -> bool {
+    /// Records how a counted attempt ended: success clears the count; a failure keeps it,
+    /// and answers true when it used up the account's attempts (which locks it).
+    pub fn finish(&self, name: &str, ok: bool) -> bool {
+        let key = name.trim().to_ascii_lowercase();
         let mut f = self.failures.lock().expect("failures lock");
-        let e = f.entry(name.to_ascii_lowercase()).or_insert((0, None));
-        if e.1.is_some_and(|u| u <= Instant::now()) {
-            *e = (0, None);
+        if ok {
+            f.remove(&key);
+            return false;
         }
-        e.0 += 1;
-        if e.0 >= self.lockout_after && e.1.is_none() {
-            e.1 = Some(Instant::now() + self.lockout);
-            return true;
+        match f.get_mut(&key) {
+            Some(e) if e.0 >= self.lockout_after && e.1.is_none() => {
+                e.1 = Some(Instant::now() + self.lockout);
+                true
+            }
+            _ => false,
         }
-        false
-    }
-
-    /// Clears the failure count after a good login.
-    pub fn succeeded(&self, name: &str) {
-        self.failures
-            .lock()
-            .expect("failures lock")
-            .remove(&name.to_ascii_lowercase());
     }
 
     /// A remembered good Basic login.
@@ -182,17 +196,28 @@ mod tests {
     #[test]
     fn lockout_after_n_failures_and_reset_on_success() {
         let a = Auth::new(60, 3, 300);
-        assert!(a.check_locked("Bob").is_ok());
-        assert!(!a.failed("bob"));
-        assert!(!a.failed("BOB"));
-        assert!(a.failed("bob"));
-        assert!(a.check_locked("bob").is_err());
+        for name in ["Bob", " bob", "BOB\t"] {
+            a.attempt(name).unwrap();
+            assert!(!a.finish(name, false) || name == "BOB\t");
+        }
+        assert!(
+            a.attempt("bob").is_err(),
+            "variants of one name share the count"
+        );
+        // Counted before the check: a burst cannot outrun the limit.
         let b = Auth::new(60, 3, 300);
-        b.failed("x");
-        b.succeeded("x");
-        b.failed("x");
-        b.failed("x");
-        assert!(b.check_locked("x").is_ok());
+        let passed = (0..10).filter(|_| b.attempt("x").is_ok()).count();
+        assert_eq!(passed, 3);
+        let c = Auth::new(60, 3, 300);
+        c.attempt("y").unwrap();
+        c.finish("y", false);
+        c.attempt("y").unwrap();
+        c.finish("y", true);
+        for _ in 0..2 {
+            c.attempt("y").unwrap();
+            c.finish("y", false);
+        }
+        assert!(c.attempt("y").is_ok(), "a success reset the count");
     }
 
     #[test]

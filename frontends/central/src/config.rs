@@ -23,6 +23,27 @@ pub enum Database {
     },
 }
 
+impl std::fmt::Display for Database {
+    /// The database without credentials (for logs and error messages).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            Database::Postgres { url, schema } => {
+                let shown: String = if let Some(rest) = url.split_once("://").map(|x| x.1) {
+                    let host = rest.rsplit_once('@').map_or(rest, |x| x.1);
+                    format!("postgres://{}", host.split('?').next().unwrap_or(host))
+                } else {
+                    url.split_whitespace()
+                        .filter(|kv| !kv.starts_with("password="))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                };
+                write!(f, "{shown} (schema {schema})")
+            }
+        }
+    }
+}
+
 /// Every setting, resolved.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -363,6 +384,16 @@ mod tests {
             }
         );
         assert!(Config::from_args(args(&["--database", "mysql://x"])).is_err());
+        let shown = Config::from_args(args(&["--database", "postgres://u:secret@h/db"]))
+            .unwrap()
+            .database
+            .to_string();
+        assert!(!shown.contains("secret"), "{shown}");
+        let shown = Config::from_args(args(&["--database", "host=h password=secret dbname=d"]))
+            .unwrap()
+            .database
+            .to_string();
+        assert!(!shown.contains("secret"), "{shown}");
         assert!(Config::from_args(args(&["--plaintext-loopback"])).is_err());
         assert!(Config::from_args(args(&[
             "--plaintext-loopback",

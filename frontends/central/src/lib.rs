@@ -77,6 +77,8 @@ pub struct App {
     max_bulk: usize,
     started: Instant,
     database: String,
+    /// Bounds concurrent password checks (argon2: CPU and 19 MiB each).
+    password_checks: tokio::sync::Semaphore,
 }
 
 impl App {
@@ -93,14 +95,14 @@ impl App {
                     ipam_store_sqlite::SqliteStore::open(p, Default::default())
                         .map_err(EngineError::from)?,
                 ),
-                format!("sqlite:{}", p.display()),
+                cfg.database.to_string(),
             ),
             Database::Postgres { url, schema } => (
                 Box::new(
                     ipam_store_postgres::PostgresStore::open(url, schema)
                         .map_err(EngineError::from)?,
                 ),
-                format!("postgres (schema {schema})"),
+                cfg.database.to_string(),
             ),
         };
         let ecfg = EngineConfig {
@@ -127,6 +129,7 @@ impl App {
             max_bulk: cfg.max_bulk_items,
             started: Instant::now(),
             database,
+            password_checks: tokio::sync::Semaphore::new(4),
         };
         Ok((Arc::new(app), report))
     }

@@ -71,7 +71,7 @@ async fn run(mut cfg: Config) -> anyhow::Result<()> {
     let c = cfg.clone();
     let (app, report) = tokio::task::spawn_blocking(move || App::open(&c))
         .await?
-        .with_context(|| format!("opening the database {:?}", cfg.database))?;
+        .with_context(|| format!("opening the database {}", cfg.database))?;
     let source = match &report.source {
         LoadSource::Empty => "a new, empty database".to_string(),
         LoadSource::Snapshot { path, seq } => format!(

@@ -104,7 +104,16 @@ impl Client {
     pub async fn connect(addr: SocketAddr, trust: Trust) -> Result<Client, ClientError> {
         let tls = match trust {
             Trust::Plaintext => None,
-            Trust::Fingerprint(f) => Some(normalize(&f)),
+            Trust::Fingerprint(f) => {
+                let pin = normalize(&f);
+                if pin.len() != 64 {
+                    return Err(transport(
+                        "pinning the certificate",
+                        format!("{f:?} is not a SHA-256 fingerprint (64 hex digits)"),
+                    ));
+                }
+                Some(pin)
+            }
             Trust::AnyCertificate => Some(String::new()),
         }
         .map(|pin| {

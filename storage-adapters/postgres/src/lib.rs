@@ -18,8 +18,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use ipam_engine::{
-    record_from_row, record_row_addr, Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis,
-    ObjKey, ObjType, Object, Store, StoreError, StoreMeta, StoreReader,
+    expand_run, record_from_row, record_row_addr, run_length, Change, CommitBatch, HistoryQuery,
+    IdempotencyEntry, Millis, ObjKey, ObjType, Object, Store, StoreError, StoreMeta, StoreReader,
+    MAX_RUN,
 };
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, NoTls, Row};
@@ -29,12 +30,17 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Schema migrations: step `i` moves the schema from version `i` to `i + 1` (step 0 creates
 /// it).
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     SCHEMA,
     // 2: the active writer's name (high availability), history by user.
     "CREATE TABLE IF NOT EXISTS active_writer (id INT PRIMARY KEY, instance TEXT NOT NULL, since BIGINT NOT NULL);
      CREATE INDEX IF NOT EXISTS changes_by_user ON changes (user_id, seq);",
+    // 3: runs: one change-log row for a run of bulk-allocated addresses (`run_length`).
+    "ALTER TABLE changes ADD COLUMN IF NOT EXISTS run INT NOT NULL DEFAULT 1;",
 ];
+
+/// The first schema version with the `run` column.
+const RUNS: i64 = 3;
 
 /// The PostgreSQL store.
 pub struct PostgresStore {
@@ -45,6 +51,8 @@ pub struct PostgresStore {
     listener: Option<Client>,
     /// The schema version this handle opened (older only in migration tests).
     version: i64,
+    /// The group commit statement, prepared on first use.
+    commit_stmt: Option<postgres::Statement>,
 }
 
 /// The advisory lock key of a schema's writer role.
@@ -124,7 +132,17 @@ fn quote_ident(s: &str) -> Result<String, StoreError> {
 }
 
 fn connect(url: &str, schema: &str) -> Result<Client, StoreError> {
-    let mut client = Client::connect(url, NoTls).map_err(db("connecting to PostgreSQL"))?;
+    let mut cfg: postgres::Config = url.parse().map_err(db("parsing the connection string"))?;
+    // Bounded waits: a server that vanishes (host down, network cut) is noticed in about
+    // 20 s by the client, so a commit fails (and the engine stops) instead of hanging.
+    let secs = std::time::Duration::from_secs;
+    cfg.connect_timeout(secs(10))
+        .keepalives(true)
+        .keepalives_idle(secs(5))
+        .keepalives_interval(secs(2))
+        .keepalives_retries(3)
+        .tcp_user_timeout(secs(20));
+    let mut client = cfg.connect(NoTls).map_err(db("connecting to PostgreSQL"))?;
     let q = quote_ident(schema)?;
     client
         .batch_execute(&format!(
@@ -200,6 +218,7 @@ impl PostgresStore {
             schema: schema.to_string(),
             listener: None,
             version,
+            commit_stmt: None,
         })
     }
 }
@@ -219,10 +238,47 @@ fn schema_version(client: &mut Client) -> Result<i64, StoreError> {
         .map_or(0, |r| r.get(0)))
 }
 
-const CHANGE_COLUMNS: &str =
-    "seq, time, user_id, user_name, comment, obj_type, obj_ref, before, after";
+/// A whole group commit as one statement (data-modifying CTEs run even when unreferenced;
+/// each key appears at most once per table, so they never touch the same row twice). The
+/// notification for standbys is delivered when it commits.
+fn commit_sql(runs: bool) -> String {
+    let (run_col, run_arr) = if runs {
+        (", run", ", $30::int[]")
+    } else {
+        ("", "")
+    };
+    format!("
+WITH
+ c AS (INSERT INTO changes (seq, time, user_id, user_name, comment, obj_type, obj_ref, obj_key, before, after{run_col})
+       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[]{run_arr})),
+ r AS (INSERT INTO ipam_records (space, addr, state, data)
+       SELECT * FROM unnest($11::bigint[], $12::bytea[], $13::smallint[], $14::text[])
+       ON CONFLICT (space, addr) DO UPDATE SET state = excluded.state, data = excluded.data),
+ rd AS (DELETE FROM ipam_records x USING unnest($15::bigint[], $16::bytea[]) AS d(space, addr)
+        WHERE x.space = d.space AND x.addr = d.addr),
+ o AS (INSERT INTO objects (obj_type, id, data) SELECT * FROM unnest($17::text[], $18::bigint[], $19::text[])
+       ON CONFLICT (obj_type, id) DO UPDATE SET data = excluded.data),
+ od AS (DELETE FROM objects x USING unnest($20::text[], $21::bigint[]) AS d(obj_type, id)
+        WHERE x.obj_type = d.obj_type AND x.id = d.id),
+ i AS (INSERT INTO idempotency (key, hash, result, time)
+       SELECT * FROM unnest($22::text[], $23::bytea[], $24::text[], $25::bigint[])
+       ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, result = excluded.result, time = excluded.time),
+ m AS (UPDATE meta SET value = CASE key WHEN 'next_id' THEN $26::bigint ELSE COALESCE($27::bigint, value) END
+       WHERE key IN ('next_id', 'last_seq'))
+SELECT pg_notify($29::text, $28::text) WHERE $28::text IS NOT NULL
+")
+}
 
-fn decode_change(row: &Row) -> Result<Change, StoreError> {
+/// The change log's columns as this build reads them (`run` is 1 before version 3).
+fn change_columns(version: i64) -> &'static str {
+    if version >= RUNS {
+        "seq, time, user_id, user_name, comment, obj_type, obj_ref, before, after, run"
+    } else {
+        "seq, time, user_id, user_name, comment, obj_type, obj_ref, before, after, 1 AS run"
+    }
+}
+
+fn decode_changes(row: &Row) -> Result<Vec<Change>, StoreError> {
     let seq: i64 = row.get(0);
     let obj_type: String = row.get(5);
     let obj_ref: String = row.get(6);
@@ -236,7 +292,7 @@ fn decode_change(row: &Row) -> Result<Change, StoreError> {
         })
         .transpose()
     };
-    Ok(Change {
+    let first = Change {
         seq: seq as u64,
         time: row.get(1),
         user_id: row.get::<_, i64>(2) as u64,
@@ -245,7 +301,8 @@ fn decode_change(row: &Row) -> Result<Change, StoreError> {
         key,
         before: image(row.get(7))?,
         after: image(row.get(8))?,
-    })
+    };
+    expand_run(first, i64::from(row.get::<_, i32>(9)))
 }
 
 impl Store for PostgresStore {
@@ -297,13 +354,28 @@ impl Store for PostgresStore {
     }
 
     fn changes_after(&mut self, after: u64, limit: usize) -> Result<Vec<Change>, StoreError> {
-        let sql =
-            format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2");
+        // A run row starts at most MAX_RUN - 1 before the first change it holds.
+        let sql = format!(
+            "SELECT {} FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+            change_columns(self.version)
+        );
+        let from = after.saturating_sub(MAX_RUN as u64) as i64;
         let rows = self
             .client
-            .query(&sql, &[&(after as i64), &(limit as i64)])
+            .query(&sql, &[&from, &((limit + MAX_RUN) as i64)])
             .map_err(db("reading the change log"))?;
-        rows.iter().map(decode_change).collect()
+        let mut out = Vec::new();
+        for row in &rows {
+            for c in decode_changes(row)? {
+                if c.seq > after && out.len() < limit {
+                    out.push(c);
+                }
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn commit(&mut self, b: &CommitBatch<'_>) -> Result<(), StoreError> {
@@ -324,9 +396,18 @@ impl Store for PostgresStore {
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        // The latest image per object: the object tables need only that.
-        let mut last: HashMap<&ObjKey, usize> = HashMap::new();
-        for (i, c) in b.changes.iter().enumerate() {
+        // One log row per run of bulk-allocated addresses (one per change otherwise); the
+        // latest image per object for the object tables.
+        let mut runs: Vec<i32> = Vec::new();
+        let mut last: HashMap<&ObjKey, &Change> = HashMap::new();
+        let mut i = 0;
+        while i < n {
+            let c = &b.changes[i];
+            let run = if self.version >= RUNS {
+                run_length(&b.changes[i..])
+            } else {
+                1
+            };
             seq.push(c.seq as i64);
             time.push(c.time);
             uid.push(c.user_id as i64);
@@ -337,23 +418,27 @@ impl Store for PostgresStore {
             okey.push(c.key.index_key());
             before.push(c.before.as_ref().map(Object::to_json));
             after.push(c.after.as_ref().map(Object::to_json));
-            last.insert(&c.key, i);
+            runs.push(run as i32);
+            for c in &b.changes[i..i + run] {
+                last.insert(&c.key, c);
+            }
+            i += run;
         }
-        let mut order: Vec<usize> = last.into_values().collect();
-        order.sort_unstable();
+        let mut order: Vec<&Change> = last.into_values().collect();
+        order.sort_unstable_by_key(|c| c.seq);
         let (mut rs, mut ra, mut rst, mut rd) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut ds, mut da) = (Vec::new(), Vec::new());
         let (mut pt, mut pi, mut pd) = (Vec::new(), Vec::new(), Vec::new());
         let (mut xt, mut xi) = (Vec::new(), Vec::new());
-        for i in order {
-            let c = &b.changes[i];
+        for c in order {
             match (&c.key, &c.after) {
                 (ObjKey::IpamRecord { space, addr }, Some(Object::IpamRecord(rec))) => {
-                    let only_state = rec.is_state_only();
                     rs.push(*space as i64);
                     ra.push(record_row_addr(*addr));
                     rst.push(i16::from(rec.state.code()));
-                    rd.push(if only_state { None } else { after[i].clone() });
+                    rd.push(
+                        (!rec.is_state_only()).then(|| Object::IpamRecord(rec.clone()).to_json()),
+                    );
                 }
                 (ObjKey::IpamRecord { .. }, Some(_)) => {
                     return Err(corrupt(format!(
@@ -365,80 +450,61 @@ impl Store for PostgresStore {
                     ds.push(*space as i64);
                     da.push(record_row_addr(*addr));
                 }
-                (k, Some(_)) => {
-                    pt.push(otype[i].clone());
+                (k, Some(o)) => {
+                    pt.push(k.obj_type().name().to_string());
                     pi.push(k.id().unwrap_or_default() as i64);
-                    pd.push(after[i].clone().unwrap_or_default());
+                    pd.push(o.to_json());
                 }
                 (k, None) => {
-                    xt.push(otype[i].clone());
+                    xt.push(k.obj_type().name().to_string());
                     xi.push(k.id().unwrap_or_default() as i64);
                 }
             }
         }
-        let mut tx = self.client.transaction().map_err(db(ctx()))?;
-        if n > 0 {
-            tx.execute(
-                "INSERT INTO changes (seq, time, user_id, user_name, comment, obj_type, obj_ref, obj_key, before, after)
-                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])",
-                &[&seq, &time, &uid, &uname, &comment, &otype, &oref, &okey, &before, &after],
-            )
-            .map_err(db(ctx()))?;
-        }
-        if !rs.is_empty() {
-            tx.execute(
-                "INSERT INTO ipam_records (space, addr, state, data) SELECT * FROM unnest($1::bigint[], $2::bytea[], $3::smallint[], $4::text[])
-                 ON CONFLICT (space, addr) DO UPDATE SET state = excluded.state, data = excluded.data",
-                &[&rs, &ra, &rst, &rd],
-            )
-            .map_err(db(ctx()))?;
-        }
-        if !ds.is_empty() {
-            tx.execute("DELETE FROM ipam_records r USING unnest($1::bigint[], $2::bytea[]) AS d(space, addr) WHERE r.space = d.space AND r.addr = d.addr", &[&ds, &da])
-                .map_err(db(ctx()))?;
-        }
-        if !pt.is_empty() {
-            tx.execute(
-                "INSERT INTO objects (obj_type, id, data) SELECT * FROM unnest($1::text[], $2::bigint[], $3::text[])
-                 ON CONFLICT (obj_type, id) DO UPDATE SET data = excluded.data",
-                &[&pt, &pi, &pd],
-            )
-            .map_err(db(ctx()))?;
-        }
-        if !xt.is_empty() {
-            tx.execute("DELETE FROM objects o USING unnest($1::text[], $2::bigint[]) AS d(obj_type, id) WHERE o.obj_type = d.obj_type AND o.id = d.id", &[&xt, &xi])
-                .map_err(db(ctx()))?;
-        }
-        if let Some(t) = b.forget_idempotency_before {
-            tx.execute("DELETE FROM idempotency WHERE time < $1", &[&t])
-                .map_err(db(ctx()))?;
-        }
+        let (mut ik, mut ih, mut ir, mut it) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for e in b.idempotency {
-            tx.execute(
-                "INSERT INTO idempotency (key, hash, result, time) VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO UPDATE SET hash = excluded.hash, result = excluded.result, time = excluded.time",
-                &[&e.key, &&e.hash[..], &e.result, &e.time],
-            )
-            .map_err(db(ctx()))?;
+            ik.push(e.key.as_str());
+            ih.push(&e.hash[..]);
+            ir.push(e.result.as_str());
+            it.push(e.time);
         }
-        tx.execute(
-            "UPDATE meta SET value = $1 WHERE key = 'next_id'",
-            &[&(b.next_id as i64)],
-        )
-        .map_err(db(ctx()))?;
-        if let Some(c) = b.changes.last() {
-            tx.execute(
-                "UPDATE meta SET value = $1 WHERE key = 'last_seq'",
-                &[&(c.seq as i64)],
-            )
-            .map_err(db(ctx()))?;
-            // Delivered to standbys at commit.
-            tx.execute(
-                "SELECT pg_notify($1, $2)",
-                &[&channel(&self.schema), &c.seq.to_string()],
-            )
-            .map_err(db(ctx()))?;
+        let last_seq = b.changes.last().map(|c| c.seq as i64);
+        let note = last_seq.map(|s| s.to_string());
+        let ch = channel(&self.schema);
+        if self.commit_stmt.is_none() {
+            self.commit_stmt = Some(
+                self.client
+                    .prepare(&commit_sql(self.version >= RUNS))
+                    .map_err(db("preparing the commit statement"))?,
+            );
         }
-        tx.commit().map_err(db(ctx()))
+        let stmt = self.commit_stmt.clone().expect("prepared above");
+        let next_id = b.next_id as i64;
+        let all: [&(dyn postgres::types::ToSql + Sync); 30] = [
+            &seq, &time, &uid, &uname, &comment, &otype, &oref, &okey, &before, &after, &rs, &ra,
+            &rst, &rd, &ds, &da, &pt, &pi, &pd, &xt, &xi, &ik, &ih, &ir, &it, &next_id, &last_seq,
+            &note, &ch, &runs,
+        ];
+        let params = if self.version >= RUNS {
+            &all[..]
+        } else {
+            &all[..29]
+        };
+        match b.forget_idempotency_before {
+            // The usual case: one statement, its own transaction, one round trip.
+            None => {
+                self.client.query(&stmt, params).map_err(db(ctx()))?;
+                Ok(())
+            }
+            // About once a minute: forgetting old keys goes first, in the same transaction.
+            Some(t) => {
+                let mut tx = self.client.transaction().map_err(db(ctx()))?;
+                tx.execute("DELETE FROM idempotency WHERE time < $1", &[&t])
+                    .map_err(db(ctx()))?;
+                tx.query(&stmt, params).map_err(db(ctx()))?;
+                tx.commit().map_err(db(ctx()))
+            }
+        }
     }
 
     fn idempotency_keys(&mut self, since: Millis) -> Result<Vec<IdempotencyEntry>, StoreError> {
@@ -469,6 +535,7 @@ impl Store for PostgresStore {
     fn reader(&self) -> Result<Box<dyn StoreReader>, StoreError> {
         Ok(Box::new(PostgresReader {
             client: connect(&self.url, &self.schema)?,
+            version: self.version,
         }))
     }
 
@@ -531,17 +598,29 @@ impl Store for PostgresStore {
 
 struct PostgresReader {
     client: Client,
+    version: i64,
 }
 
 impl StoreReader for PostgresReader {
     fn history(&mut self, q: &HistoryQuery) -> Result<(Vec<Change>, u64), StoreError> {
         let mut cond = vec!["TRUE".to_string()];
         let mut args: Vec<Box<dyn postgres::types::ToSql + Sync>> = Vec::new();
-        if let Some(k) = &q.key {
-            args.push(Box::new(k.index_key()));
-            cond.push(format!("obj_key = ${}", args.len()));
-            args.push(Box::new(k.to_ref()));
-            cond.push(format!("obj_ref = ${}", args.len()));
+        match &q.key {
+            // An address may sit inside a run row that starts up to MAX_RUN - 1 keys before it.
+            Some(k @ ObjKey::IpamRecord { .. }) => {
+                let key = k.index_key();
+                args.push(Box::new(key.saturating_sub(MAX_RUN as i64 - 1)));
+                cond.push(format!("obj_key >= ${}", args.len()));
+                args.push(Box::new(key));
+                cond.push(format!("obj_key <= ${}", args.len()));
+            }
+            Some(k) => {
+                args.push(Box::new(k.index_key()));
+                cond.push(format!("obj_key = ${}", args.len()));
+                args.push(Box::new(k.to_ref()));
+                cond.push(format!("obj_ref = ${}", args.len()));
+            }
+            None => {}
         }
         if let Some(u) = q.user_id {
             args.push(Box::new(u as i64));
@@ -557,27 +636,77 @@ impl StoreReader for PostgresReader {
         }
         let filter = cond.join(" AND ");
         let params: Vec<&(dyn postgres::types::ToSql + Sync)> = args.iter().map(|b| &**b).collect();
-        let total: i64 = self
-            .client
-            .query_one(
-                &format!("SELECT count(*) FROM changes WHERE {filter}"),
-                &params,
-            )
-            .map_err(db("counting history"))?
-            .get(0);
         let limit = if q.limit == 0 {
             100
         } else {
             q.limit.min(10_000)
-        };
-        let sql = format!("SELECT {CHANGE_COLUMNS} FROM changes WHERE {filter} ORDER BY seq DESC LIMIT {limit} OFFSET {}", q.offset);
-        let rows = self
+        } as usize;
+        let offset = q.offset as usize;
+        let cols = change_columns(self.version);
+        if let Some(k @ ObjKey::IpamRecord { .. }) = &q.key {
+            // One address: few rows; expand them and keep its own changes.
+            let rows = self
+                .client
+                .query(
+                    &format!("SELECT {cols} FROM changes WHERE {filter}"),
+                    &params,
+                )
+                .map_err(db("reading history"))?;
+            let mut all = Vec::new();
+            for row in &rows {
+                all.extend(decode_changes(row)?.into_iter().filter(|c| c.key == *k));
+            }
+            all.sort_by_key(|c| std::cmp::Reverse(c.seq));
+            let total = all.len() as u64;
+            return Ok((all.into_iter().skip(offset).take(limit).collect(), total));
+        }
+        let run = if self.version >= RUNS { "run" } else { "1" };
+        let total: i64 = self
             .client
-            .query(&sql, &params)
-            .map_err(db("reading history"))?;
-        Ok((
-            rows.iter().map(decode_change).collect::<Result<_, _>>()?,
-            total as u64,
-        ))
+            .query_one(
+                &format!("SELECT coalesce(sum({run}), 0)::bigint FROM changes WHERE {filter}"),
+                &params,
+            )
+            .map_err(db("counting history"))?
+            .get(0);
+        // Newest first, expanding runs, skipping `offset` changes (runs count by their size).
+        let mut out = Vec::new();
+        let mut skipped = 0;
+        let mut before_seq = i64::MAX;
+        'pages: loop {
+            let mut page_args: Vec<&(dyn postgres::types::ToSql + Sync)> = params.clone();
+            page_args.push(&before_seq);
+            let sql = format!(
+                "SELECT {cols} FROM changes WHERE {filter} AND seq < ${} ORDER BY seq DESC LIMIT 1000",
+                page_args.len()
+            );
+            let rows = self
+                .client
+                .query(&sql, &page_args)
+                .map_err(db("reading history"))?;
+            if rows.is_empty() {
+                break;
+            }
+            for row in &rows {
+                before_seq = row.get::<_, i64>(0);
+                let mut cs = decode_changes(row)?;
+                if skipped + cs.len() <= offset {
+                    skipped += cs.len();
+                    continue;
+                }
+                cs.reverse();
+                for c in cs {
+                    if skipped < offset {
+                        skipped += 1;
+                        continue;
+                    }
+                    out.push(c);
+                    if out.len() >= limit {
+                        break 'pages;
+                    }
+                }
+            }
+        }
+        Ok((out, total as u64))
     }
 }

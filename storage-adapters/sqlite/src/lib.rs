@@ -17,14 +17,13 @@
 //! acknowledged change survives a power loss; [`Durability::Normal`] survives a crash of the
 //! process but not of the machine.
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use ipam_engine::model::{IpamRecord, RecordState};
 use ipam_engine::{
-    record_from_row, record_row_addr, Change, CommitBatch, HistoryQuery, IdempotencyEntry, Millis,
-    ObjKey, ObjType, Object, Store, StoreError, StoreMeta, StoreReader,
+    expand_run, record_from_row, record_row_addr, run_length, Change, CommitBatch, HistoryQuery,
+    IdempotencyEntry, Millis, ObjKey, ObjType, Object, Store, StoreError, StoreMeta, StoreReader,
+    MAX_RUN,
 };
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
@@ -343,93 +342,7 @@ fn decode_changes(row: &rusqlite::Row<'_>) -> Result<Vec<Change>, StoreError> {
         before: image(text(get(7)?))?,
         after: image(text(get(8)?))?,
     };
-    let run = int(get(9)?);
-    if run == 1 {
-        return Ok(vec![first]);
-    }
-    let (ObjKey::IpamRecord { space, addr }, None, Some(Object::IpamRecord(rec))) =
-        (&first.key, &first.before, &first.after)
-    else {
-        return Err(corrupt(format!(
-            "change {seq}: a run of {run} that is not of new address records"
-        )));
-    };
-    if !(2..=MAX_RUN as i64).contains(&run) {
-        return Err(corrupt(format!("change {seq}: a run of {run}")));
-    }
-    let mut out = Vec::with_capacity(run as usize);
-    for i in 0..run as u64 {
-        let a = ip_add(*addr, i).ok_or_else(|| {
-            corrupt(format!(
-                "change {seq}: its run passes the end of the address family"
-            ))
-        })?;
-        let mut c = first.clone();
-        c.seq = seq + i;
-        c.key = ObjKey::IpamRecord {
-            space: *space,
-            addr: a,
-        };
-        c.after = Some(Object::IpamRecord(IpamRecord {
-            addr: a,
-            ..rec.clone()
-        }));
-        out.push(c);
-    }
-    Ok(out)
-}
-
-/// Most changes one `changes` row stands for.
-const MAX_RUN: usize = 4096;
-
-/// `a + i` within its family.
-fn ip_add(a: IpAddr, i: u64) -> Option<IpAddr> {
-    match a {
-        IpAddr::V4(v) => u32::from(v)
-            .checked_add(u32::try_from(i).ok()?)
-            .map(|x| IpAddr::from(x.to_be_bytes())),
-        IpAddr::V6(v) => u128::from(v)
-            .checked_add(u128::from(i))
-            .map(|x| IpAddr::from(x.to_be_bytes())),
-    }
-}
-
-/// The image of a change that can join a run: a new record carrying only its state.
-fn runnable(c: &Change) -> Option<(u64, IpAddr, RecordState)> {
-    match (&c.key, &c.before, &c.after) {
-        (ObjKey::IpamRecord { space, addr }, None, Some(Object::IpamRecord(r)))
-            if r.is_state_only() =>
-        {
-            Some((*space, *addr, r.state))
-        }
-        _ => None,
-    }
-}
-
-/// How many changes from `cs[0]` on form one run (at least 1).
-fn run_length(cs: &[Change]) -> usize {
-    let Some((space, addr, state)) = cs.first().and_then(runnable) else {
-        return 1;
-    };
-    let c0 = &cs[0];
-    let k0 = ref_key(&c0.key);
-    let mut n = 1;
-    while n < cs.len().min(MAX_RUN) {
-        let c = &cs[n];
-        let same = runnable(c).is_some_and(|(s, a, st)| {
-            s == space && st == state && Some(a) == ip_add(addr, n as u64)
-        }) && c.seq == c0.seq + n as u64
-            && c.time == c0.time
-            && c.user_id == c0.user_id
-            && c.user == c0.user
-            && c.comment == c0.comment
-            && ref_key(&c.key) == k0.wrapping_add(n as i64);
-        if !same {
-            break;
-        }
-        n += 1;
-    }
-    n
+    expand_run(first, int(get(9)?))
 }
 
 const CHANGE_COLUMNS: &str =

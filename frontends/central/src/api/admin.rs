@@ -147,6 +147,7 @@ async fn object_key(ctx: &Ctx, t: &Target) -> Result<ObjKey, ApiError> {
             }
         })
     })
+    .await
 }
 
 /// `GET {type}/{ref}/history`: newest first, `offset`/`limit`, `since`/`until` (ms).
@@ -563,6 +564,7 @@ async fn resolve_named(ctx: &Ctx, coll: &'static str, r: &RefArg) -> Result<Id, 
             Err(EngineError::NotFound(format!("{coll}/{id}")))
         }
     })
+    .await
 }
 
 /// `folders` and `folders/{ref}`.

@@ -152,20 +152,22 @@ pub(crate) async fn allocate(ctx: &Ctx) -> ApiResult {
         }
     }
     let space = space_param(ctx)?;
-    let pool = ctx.lookup(move |v| {
-        let s = space_id(v, space.as_deref())?;
-        refs.iter()
-            .map(|r| {
-                let t = super::records::range_target(r);
-                let obj = t
-                    .obj
-                    .ok_or_else(|| ipam_engine::EngineError::NotFound(format!("range {r}")))?;
-                let id = ranges::range_id(v, s, &obj)?;
-                v.range(id)?;
-                Ok(id)
-            })
-            .collect::<Result<Vec<_>, _>>()
-    })?;
+    let pool = ctx
+        .lookup(move |v| {
+            let s = space_id(v, space.as_deref())?;
+            refs.iter()
+                .map(|r| {
+                    let t = super::records::range_target(r);
+                    let obj = t
+                        .obj
+                        .ok_or_else(|| ipam_engine::EngineError::NotFound(format!("range {r}")))?;
+                    let id = ranges::range_id(v, s, &obj)?;
+                    v.range(id)?;
+                    Ok(id)
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
     let r = ctx
         .submit_txn(Transaction {
             user: ctx.user,
@@ -225,7 +227,7 @@ pub(crate) async fn release(ctx: &Ctx) -> ApiResult {
         .map(|v| parse_addr("addresses", &as_string("addresses", v)?))
         .collect::<Result<_, _>>()?;
     let space = space_param(ctx)?;
-    let space = ctx.lookup(move |v| space_id(v, space.as_deref()))?;
+    let space = ctx.lookup(move |v| space_id(v, space.as_deref())).await?;
     let n = addrs.len();
     let r = ctx
         .submit_txn(Transaction {

@@ -51,7 +51,10 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn health(State(app): State<Arc<App>>) -> Response {
+async fn health(
+    State(app): State<Arc<App>>,
+    axum::extract::RawQuery(q): axum::extract::RawQuery,
+) -> Response {
     let e = app.engine.stats();
     let poisoned = app.engine.poisoned();
     let ok = poisoned.is_none();
@@ -68,8 +71,10 @@ async fn health(State(app): State<Arc<App>>) -> Response {
         "committedSequence": e.committed_seq,
         "uptimeSeconds": app.uptime().as_secs(),
     });
+    // `?role=active`: healthy only on the instance that takes writes (for load balancers).
+    let want_active = q.as_deref().is_some_and(|q| q.contains("role=active"));
     json_response(
-        if ok {
+        if ok && !(want_active && role != "active") {
             StatusCode::OK
         } else {
             StatusCode::SERVICE_UNAVAILABLE
@@ -265,13 +270,14 @@ impl Ctx {
             .map_err(ApiError::from)
     }
 
-    /// Runs a short read (a lookup, not a scan) on this thread; waits off-thread only when
-    /// it showed changes that are not durable yet.
+    /// Runs a short read (a lookup, not a scan) on this thread when the state's lock is
+    /// free (otherwise on the blocking pool); waits off-thread only when it showed changes
+    /// that are not durable yet.
     pub async fn read_quick<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError> + Send + 'static,
     ) -> Result<R, ApiError> {
-        let (r, seq) = self.app.engine.read_at(self.user, f)?;
+        let (r, seq) = self.read_at(f).await?;
         if seq > self.app.engine.committed_seq() {
             let app = self.app.clone();
             tokio::task::spawn_blocking(move || app.engine.wait_durable(seq))
@@ -284,11 +290,29 @@ impl Ctx {
     /// A lookup whose answer is only used to build a write (ids of named objects), never
     /// shown: it does not wait for durability (the write it feeds is acknowledged only
     /// once durable, after everything the lookup saw).
-    pub fn lookup<R>(
+    pub async fn lookup<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError> + Send + 'static,
     ) -> Result<R, ApiError> {
-        Ok(self.app.engine.read_at(self.user, f)?.0)
+        Ok(self.read_at(f).await?.0)
+    }
+
+    async fn read_at<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError> + Send + 'static,
+    ) -> Result<(R, u64), ApiError> {
+        match self.app.engine.try_read_at(self.user, f) {
+            Ok(r) => Ok(r?),
+            Err(f) => {
+                let app = self.app.clone();
+                let user = self.user;
+                Ok(
+                    tokio::task::spawn_blocking(move || app.engine.read_at(user, f))
+                        .await
+                        .map_err(join_error)??,
+                )
+            }
+        }
     }
 
     /// Submits a transaction of `commands` with the request's `saveComment`.
@@ -325,13 +349,20 @@ fn join_error(e: tokio::task::JoinError) -> ApiError {
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     let t0 = Instant::now();
-    // The listener adds the peer address; handler tests (no socket) have none.
+    // The listener adds the peer address; handler tests (no socket) have none. Session
+    // tokens in paths (`micetro/sessions/{token}`) are not logged.
     let peer = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map_or_else(|| "-".to_string(), |c| c.0.to_string());
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let path = {
+        let p = req.uri().path();
+        match p.to_ascii_lowercase().find("/sessions/") {
+            Some(i) => format!("{}/sessions/...", &p[..i]),
+            None => p.to_string(),
+        }
+    };
     let legacy = !path
         .trim_start_matches("/mmws/api")
         .trim_start_matches('/')
@@ -468,7 +499,15 @@ pub(crate) async fn check_password(
     name: &str,
     password: &str,
 ) -> Result<(Id, String), ApiError> {
-    if let Err(l) = app.auth.check_locked(name) {
+    if name.len() > 256 || password.len() > 1024 {
+        app.metrics.failed_logins.fetch_add(1, Relaxed);
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            codes::BAD_LOGIN,
+            "Invalid username or password",
+        ));
+    }
+    if let Err(l) = app.auth.attempt(name) {
         app.metrics.failed_logins.fetch_add(1, Relaxed);
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -479,6 +518,12 @@ pub(crate) async fn check_password(
             ),
         ));
     }
+    // argon2 takes tens of milliseconds and 19 MiB: a few at a time.
+    let _permit = app
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|_| ApiError::from(EngineError::ShuttingDown))?;
     let a = app.clone();
     let (n, p) = (name.to_string(), password.to_string());
     let r = tokio::task::spawn_blocking(move || {
@@ -487,21 +532,15 @@ pub(crate) async fn check_password(
         Ok::<_, EngineError>((id, canonical.unwrap_or(n)))
     })
     .await
-    .map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            codes::STORE,
-            e.to_string(),
-        )
-    })?;
+    .map_err(join_error)?;
     match r {
         Ok(x) => {
-            app.auth.succeeded(name);
+            app.auth.finish(name, true);
             Ok(x)
         }
         Err(EngineError::BadCredentials) => {
             app.metrics.failed_logins.fetch_add(1, Relaxed);
-            if app.auth.failed(name) {
+            if app.auth.finish(name, false) {
                 app.metrics.lockouts.fetch_add(1, Relaxed);
                 tracing::warn!(user = name, "account locked after repeated failed logins");
             }
@@ -511,7 +550,10 @@ pub(crate) async fn check_password(
                 "Invalid username or password",
             ))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => {
+            app.auth.finish(name, true);
+            Err(e.into())
+        }
     }
 }
 

@@ -240,14 +240,26 @@ pub(crate) async fn collection(ctx: &Ctx) -> ApiResult {
             offset = pos.checked_div(limit).map_or(0, |p| p * limit);
         }
         if let Some(c) = &cursor {
-            let id: Id = c.trim().parse().map_err(|_| EngineError::Invalid {
+            // A cursor is the bounds of the last range shown: the next page starts after
+            // them in address order, whatever was added or removed meanwhile.
+            let bad = || EngineError::Invalid {
                 field: "cursor",
                 reason: format!("{c:?} is not a cursor from an earlier page"),
-            })?;
+            };
+            let (f, t) = c.trim().split_once('-').ok_or_else(bad)?;
+            let (f, t): (IpAddr, IpAddr) =
+                (f.parse().map_err(|_| bad())?, t.parse().map_err(|_| bad())?);
+            if !sort_by.is_empty() || desc {
+                return Err(EngineError::Invalid {
+                    field: "cursor",
+                    reason: "cursor paging follows address order: leave out sortBy and sortOrder"
+                        .into(),
+                });
+            }
             offset = list
                 .iter()
-                .position(|r| r.id == id)
-                .map_or(0, |p| p as u64 + 1);
+                .position(|r| (r.from, std::cmp::Reverse(r.to)) > (f, std::cmp::Reverse(t)))
+                .unwrap_or(list.len()) as u64;
         }
         let page: Vec<Range> = list
             .drain(..)
@@ -255,7 +267,7 @@ pub(crate) async fn collection(ctx: &Ctx) -> ApiResult {
             .take(limit as usize)
             .collect();
         let next = (offset + (page.len() as u64) < total)
-            .then(|| page.last().map(|r| r.id.to_string()))
+            .then(|| page.last().map(|r| format!("{}-{}", r.from, r.to)))
             .flatten();
         let items = page
             .iter()
@@ -393,7 +405,7 @@ async fn create(ctx: &Ctx) -> ApiResult {
         Some(v) => Some(as_string("addressSpaceRef", v)?),
         None => space_param(ctx)?,
     };
-    let space = ctx.lookup(move |v| space_id(v, space.as_deref()))?;
+    let space = ctx.lookup(move |v| space_id(v, space.as_deref())).await?;
     let r = ctx
         .submit(vec![Command::CreateRange(NewRange {
             space: Some(space),
@@ -419,6 +431,7 @@ pub(crate) async fn resolve(ctx: &Ctx, t: &Target) -> Result<Id, ApiError> {
         v.range(id)?;
         Ok(id)
     })
+    .await
 }
 
 /// `GET/PUT/DELETE ranges/{ref}`.
@@ -430,7 +443,8 @@ pub(crate) async fn one(ctx: &Ctx, t: &Target) -> ApiResult {
             .await
             .map(Reply::Ok),
         "PUT" => {
-            let patch = range_patch(ctx)?;
+            let current = ctx.lookup(move |v| Ok(v.range(id)?.range)).await?;
+            let patch = range_patch(ctx, &current)?;
             ctx.submit(vec![Command::UpdateRange { id, patch }]).await?;
             Ok(Reply::NoContent)
         }
@@ -445,7 +459,7 @@ pub(crate) async fn one(ctx: &Ctx, t: &Target) -> ApiResult {
 
 /// A SetProperties body: `properties` (map or list) mixing built-in fields and custom
 /// properties, or a `range` object as a GET answered it.
-fn range_patch(ctx: &Ctx) -> Result<RangePatch, ApiError> {
+fn range_patch(ctx: &Ctx, current: &Range) -> Result<RangePatch, ApiError> {
     let mut patch = RangePatch {
         delete_unspecified: ctx.params.bool("deleteUnspecified")?.unwrap_or(false),
         ..RangePatch::default()
@@ -473,9 +487,18 @@ fn range_patch(ctx: &Ctx) -> Result<RangePatch, ApiError> {
             "autoassign" => patch.auto_assign = Some(as_bool(&k, &v)?),
             "folderref" => patch.folder = Some(folder_id(&as_string(&k, &v)?)?),
             "from" | "to" => {
-                return Err(ApiError::invalid(format!(
-                    "{k} cannot be changed; create a new range instead"
-                )))
+                // A GET's answer sent back unchanged is fine; a change is not.
+                let stored = if k.eq_ignore_ascii_case("from") {
+                    current.from
+                } else {
+                    current.to
+                };
+                let given = as_string(&k, &v)?;
+                if given.trim().parse::<IpAddr>().ok() != Some(stored) {
+                    return Err(ApiError::invalid(format!(
+                        "{k} cannot be changed ({stored} to {given:?}); create a new range instead"
+                    )));
+                }
             }
             "ref"
             | "parentref"

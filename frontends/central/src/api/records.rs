@@ -74,17 +74,19 @@ pub(crate) async fn one(ctx: &Ctx, t: &Target) -> ApiResult {
             .await
             .map(Reply::Ok),
         "PUT" => {
-            let (space, current) = ctx.lookup(move |v| {
-                let space = space_id(v, space_p.as_deref())?;
-                Ok((space, v.record(space, addr)?))
-            })?;
+            let (space, current) = ctx
+                .lookup(move |v| {
+                    let space = space_id(v, space_p.as_deref())?;
+                    Ok((space, v.record(space, addr)?))
+                })
+                .await?;
             let patch = record_patch(ctx, &current)?;
             ctx.submit(vec![Command::SetRecord { space, addr, patch }])
                 .await?;
             Ok(Reply::NoContent)
         }
         _ => {
-            let space = ctx.lookup(move |v| space_id(v, space_p.as_deref()))?;
+            let space = ctx.lookup(move |v| space_id(v, space_p.as_deref())).await?;
             ctx.submit(vec![Command::ReleaseRecord { space, addr }])
                 .await?;
             Ok(Reply::NoContent)

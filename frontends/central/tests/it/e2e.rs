@@ -362,7 +362,7 @@ async fn cold_standby_backup_while_serving_then_promote() {
         .await;
     let used: u64 = st.ok("stats")["used"].as_str().unwrap().parse().unwrap();
     assert!(
-        used > 0 && used <= total && used % 50 == 0,
+        used > 0 && used <= total && used.is_multiple_of(50),
         "the copy is one consistent moment: {used} of {total}"
     );
     // Feeding a new copy to a directory where a Central runs is refused.
