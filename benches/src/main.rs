@@ -1,11 +1,12 @@
 //! `ipam-bench`: side-by-side comparison harness. One subcommand per suite.
 //!
 //! ```text
-//! ipam-bench index|engine|store|http [--quick|--smoke] [--json FILE]
+//! ipam-bench index|engine|store|http|import [--quick|--smoke] [--json FILE]
 //! ```
 
 mod engine_suite;
 mod http_suite;
+mod import_suite;
 mod index_suite;
 mod store_suite;
 
@@ -27,6 +28,8 @@ suites:
           measurement in a fresh schema, dropped afterwards (IPAM_PG_URL names the server,
           default host=127.0.0.1 user=postgres dbname=test; IPAM_SKIP_POSTGRES=1 skips the
           suite and writes no report)
+  import  `ipamctl import` of a CSV of 1,000,000 IPAM records into Central in this process
+          (needs target/release/ipamctl: cargo build --release -p ipamctl)
   http    Central over HTTPS in this process: 64 clients allocating single addresses
           (next free + claim) and reading records, checked for duplicates; baseline:
           GET /health on the same connections
@@ -85,6 +88,7 @@ fn main() -> Result<()> {
         Some("index") => index_suite::run(&opts)?,
         Some("engine") => engine_suite::run(&opts)?,
         Some("http") => http_suite::run(&opts)?,
+        Some("import") => import_suite::run(&opts)?,
         Some("store") => match store_suite::run(&opts)? {
             Some(r) => r,
             None => {

@@ -60,6 +60,10 @@ pub enum Trust {
     Fingerprint(String),
     /// TLS, accepting any certificate (loopback tests only).
     AnyCertificate,
+    /// TLS, accepting any certificate on this first contact and remembering its
+    /// fingerprint ([`Client::server_fingerprint`]) so that the caller can pin it from now
+    /// on (trust on first use, as SSH does).
+    FirstUse,
 }
 
 /// An HTTP answer.
@@ -97,11 +101,13 @@ pub struct Client {
     tls: Option<(TlsConnector, ServerName<'static>)>,
     sender: Option<SendRequest<Full<Bytes>>>,
     auth: Option<String>,
+    seen: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Client {
     /// Connects to `addr`.
     pub async fn connect(addr: SocketAddr, trust: Trust) -> Result<Client, ClientError> {
+        let seen: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let tls = match trust {
             Trust::Plaintext => None,
             Trust::Fingerprint(f) => {
@@ -114,13 +120,14 @@ impl Client {
                 }
                 Some(pin)
             }
-            Trust::AnyCertificate => Some(String::new()),
+            Trust::AnyCertificate | Trust::FirstUse => Some(String::new()),
         }
         .map(|pin| {
             let p = Arc::new(provider::default_provider());
             let verifier = Arc::new(Pinned {
                 pin,
                 algs: p.signature_verification_algorithms,
+                seen: seen.clone(),
             });
             let mut cfg = ClientConfig::builder_with_provider(p)
                 .with_safe_default_protocol_versions()
@@ -137,6 +144,7 @@ impl Client {
             tls,
             sender: None,
             auth: None,
+            seen,
         };
         c.reconnect().await?;
         Ok(c)
@@ -159,6 +167,21 @@ impl Client {
         };
         self.sender = Some(sender);
         Ok(())
+    }
+
+    /// SHA-256 fingerprint (`AB:CD:...`) of the certificate the server presented, over TLS.
+    pub fn server_fingerprint(&self) -> Option<String> {
+        self.seen.lock().expect("fingerprint lock").clone()
+    }
+
+    /// Sends the session token (`Bearer`) on every request.
+    pub fn bearer(&mut self, token: &str) {
+        self.auth = Some(format!("Bearer {token}"));
+    }
+
+    /// The session token in use, if any.
+    pub fn session_token(&self) -> Option<&str> {
+        self.auth.as_deref().and_then(|a| a.strip_prefix("Bearer "))
     }
 
     /// Sends HTTP Basic credentials on every request.
@@ -265,6 +288,60 @@ impl Client {
     }
 }
 
+impl Client {
+    /// GETs `path` and hands its body to `on_chunk` piece by piece as it arrives (for
+    /// streamed answers such as NDJSON exports); answers the status. On a non-2xx status the
+    /// body is not streamed but returned whole as the error.
+    pub async fn stream(
+        &mut self,
+        path: &str,
+        mut on_chunk: impl FnMut(&[u8]) -> std::io::Result<()>,
+    ) -> Result<u16, ClientError> {
+        let ready = match self.sender.as_mut() {
+            Some(s) => s.ready().await.is_ok(),
+            None => false,
+        };
+        if !ready {
+            self.reconnect().await?;
+        }
+        let mut b = hyper::Request::builder()
+            .method("GET")
+            .uri(path)
+            .header("host", self.addr.to_string());
+        if let Some(a) = &self.auth {
+            b = b.header("authorization", a);
+        }
+        let req = b
+            .body(Full::new(Bytes::new()))
+            .map_err(|e| transport("building the request", e))?;
+        let sender = self.sender.as_mut().expect("connected above");
+        let resp = sender
+            .send_request(req)
+            .await
+            .map_err(|e| transport("sending the request", e))?;
+        let status = resp.status().as_u16();
+        let mut body = resp.into_body();
+        if !(200..300).contains(&status) {
+            let all = body
+                .collect()
+                .await
+                .map_err(|e| transport("reading the answer", e))?
+                .to_bytes();
+            return Err(ClientError::Unexpected {
+                status,
+                body: String::from_utf8_lossy(&all).into_owned(),
+            });
+        }
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| transport("reading the answer", e))?;
+            if let Ok(data) = frame.into_data() {
+                on_chunk(&data).map_err(|e| transport("handling the answer", e))?;
+            }
+        }
+        Ok(status)
+    }
+}
+
 async fn handshake<I>(io: I) -> Result<SendRequest<Full<Bytes>>, ClientError>
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -291,6 +368,7 @@ fn normalize(f: &str) -> String {
 struct Pinned {
     pin: String,
     algs: WebPkiSupportedAlgorithms,
+    seen: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl ServerCertVerifier for Pinned {
@@ -302,11 +380,18 @@ impl ServerCertVerifier for Pinned {
         _ocsp: &[u8],
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let d = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
+        let got: String = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
+        *self.seen.lock().expect("fingerprint lock") = Some(
+            d.as_ref()
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(":"),
+        );
         if self.pin.is_empty() {
             return Ok(ServerCertVerified::assertion());
         }
-        let d = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
-        let got: String = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
         if got == self.pin {
             Ok(ServerCertVerified::assertion())
         } else {

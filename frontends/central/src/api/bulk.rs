@@ -329,3 +329,153 @@ pub(crate) async fn export(ctx: &Ctx, t: &Target) -> ApiResult {
         .into_response();
     Ok(Reply::Raw(resp))
 }
+
+fn batch_items<'a>(ctx: &'a Ctx, key: &str) -> Result<&'a Vec<Value>, ApiError> {
+    let items = match ctx.params.get(key) {
+        Some(Value::Array(a)) => a,
+        _ => return Err(ApiError::invalid(format!("{key} (a list) is required"))),
+    };
+    if items.is_empty() || items.len() > ctx.app.max_bulk {
+        return Err(ApiError::invalid(format!(
+            "{key} must hold 1 to {} entries (the bulk limit)",
+            ctx.app.max_bulk
+        )));
+    }
+    Ok(items)
+}
+
+/// `POST rangeBatches`: `{"ranges": [range objects as POST ranges takes], "saveComment"}`,
+/// all created in one transaction (a parent before its children, in any order given).
+pub(crate) async fn range_batch(ctx: &Ctx) -> ApiResult {
+    unknown_fields(
+        ctx,
+        &["ranges", "saveComment", "addressSpaceRef", "addressSpace"],
+    )?;
+    let items = batch_items(ctx, "ranges")?;
+    let mut ranges = Vec::with_capacity(items.len());
+    for (i, v) in items.iter().enumerate() {
+        let o = v
+            .as_object()
+            .ok_or_else(|| ApiError::invalid("each range is an object").at(i))?;
+        let (nr, space) = ranges::new_range(o).map_err(|e| e.at(i))?;
+        if space.is_some() {
+            return Err(ApiError::invalid(
+                "give addressSpaceRef once for the batch, not per range",
+            )
+            .at(i));
+        }
+        ranges.push(nr);
+    }
+    let space = space_param(ctx)?;
+    let space = ctx.lookup(move |v| space_id(v, space.as_deref())).await?;
+    let n = ranges.len();
+    let r = ctx
+        .submit_txn(Transaction {
+            user: ctx.user,
+            comment: ctx.params.string("saveComment")?.unwrap_or_default(),
+            idempotency_key: idempotency_key(ctx)?,
+            commands: ranges
+                .into_iter()
+                .map(|nr| {
+                    Command::CreateRange(ipam_engine::NewRange {
+                        space: Some(space),
+                        ..nr
+                    })
+                })
+                .collect(),
+        })
+        .await?;
+    let refs: Vec<String> = r
+        .outcomes
+        .into_iter()
+        .filter_map(|o| match o {
+            Outcome::Created(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    Ok(Reply::Created(
+        json!({"created": n, "refs": refs, "replayed": r.replayed, "sequence": r.seq}),
+    ))
+}
+
+/// `POST ipamRecordBatches`: `{"records": [{"address", "state", "properties"}], ...}`, all
+/// set in one transaction; properties are merged (`deleteUnspecified` per batch).
+pub(crate) async fn record_batch(ctx: &Ctx) -> ApiResult {
+    unknown_fields(
+        ctx,
+        &[
+            "records",
+            "saveComment",
+            "addressSpaceRef",
+            "addressSpace",
+            "deleteUnspecified",
+        ],
+    )?;
+    let items = batch_items(ctx, "records")?;
+    let delete_unspecified = ctx.params.bool("deleteUnspecified")?.unwrap_or(false);
+    let mut recs = Vec::with_capacity(items.len());
+    for (i, v) in items.iter().enumerate() {
+        let o = v
+            .as_object()
+            .ok_or_else(|| ApiError::invalid("each record is an object").at(i))?;
+        let mut patch = ipam_engine::RecordPatch {
+            delete_unspecified,
+            ..Default::default()
+        };
+        let mut addr = None;
+        for (k, v) in o {
+            match k.to_ascii_lowercase().as_str() {
+                "address" => {
+                    addr = Some(
+                        parse_addr("address", &as_string(k, v).map_err(|e| e.at(i))?)
+                            .map_err(|e| e.at(i))?,
+                    )
+                }
+                "state" => {
+                    let s = as_string(k, v).map_err(|e| e.at(i))?;
+                    patch.state = Some(super::render::parse_state(&s).ok_or_else(|| {
+                        ApiError::invalid(format!(
+                            "state {s:?}: use Free, Assigned, Claimed, Held or Reserved"
+                        ))
+                        .at(i)
+                    })?);
+                }
+                "holdseconds" => {
+                    patch.hold_seconds =
+                        Some(super::params::as_u64(k, v).map_err(|e| e.at(i))?)
+                }
+                "properties" | "customproperties" => {
+                    for (pk, pv) in properties(v).map_err(|e| e.at(i))? {
+                        let text = property_text(&pk, &pv).map_err(|e| e.at(i))?;
+                        patch.properties.insert(pk, text);
+                    }
+                }
+                other => {
+                    return Err(ApiError::invalid(format!(
+                        "unknown field {other:?} in a record; known: address, state, holdSeconds, properties"
+                    ))
+                    .at(i))
+                }
+            }
+        }
+        let addr = addr.ok_or_else(|| ApiError::invalid("each record needs an address").at(i))?;
+        recs.push((addr, patch));
+    }
+    let space = space_param(ctx)?;
+    let space = ctx.lookup(move |v| space_id(v, space.as_deref())).await?;
+    let n = recs.len();
+    let r = ctx
+        .submit_txn(Transaction {
+            user: ctx.user,
+            comment: ctx.params.string("saveComment")?.unwrap_or_default(),
+            idempotency_key: idempotency_key(ctx)?,
+            commands: recs
+                .into_iter()
+                .map(|(addr, patch)| Command::SetRecord { space, addr, patch })
+                .collect(),
+        })
+        .await?;
+    Ok(Reply::Ok(
+        json!({"applied": n, "replayed": r.replayed, "sequence": r.seq}),
+    ))
+}

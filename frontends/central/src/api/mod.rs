@@ -151,6 +151,8 @@ pub(crate) struct ApiError {
     status: StatusCode,
     code: u32,
     message: String,
+    /// For batch calls: the position of the item that failed.
+    index: Option<usize>,
 }
 
 impl ApiError {
@@ -159,7 +161,14 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            index: None,
         }
+    }
+
+    /// Marks the batch item the error is about.
+    pub fn at(mut self, index: usize) -> ApiError {
+        self.index = Some(index);
+        self
     }
 
     /// 400 invalid argument.
@@ -182,10 +191,11 @@ impl ApiError {
         } else {
             self.code
         };
-        json_response(
-            self.status,
-            json!({"error": {"code": code, "message": self.message}}),
-        )
+        let mut body = json!({"error": {"code": code, "message": self.message}});
+        if let Some(i) = self.index {
+            body["error"]["index"] = json!(i);
+        }
+        json_response(self.status, body)
     }
 }
 
@@ -210,7 +220,14 @@ impl From<EngineError> for ApiError {
             E::Standby { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::STANDBY),
             _ => (StatusCode::SERVICE_UNAVAILABLE, codes::STORE),
         };
-        ApiError::new(status, code, msg)
+        let index = match &e {
+            E::Command { index, .. } => Some(*index),
+            _ => None,
+        };
+        ApiError {
+            index,
+            ..ApiError::new(status, code, msg)
+        }
     }
 }
 
@@ -597,6 +614,8 @@ async fn dispatch(ctx: &Ctx, t: &Target) -> ApiResult {
         R::Membership | R::Memberships => admin::membership(ctx, t).await,
         R::Allocations => bulk::allocate(ctx).await,
         R::Releases => bulk::release(ctx).await,
+        R::RangeBatches => bulk::range_batch(ctx).await,
+        R::RecordBatches => bulk::record_batch(ctx).await,
     }
 }
 

@@ -350,18 +350,15 @@ fn folder_id(s: &str) -> Result<Option<Id>, ApiError> {
         .map_err(|_| ApiError::invalid(format!("folderRef {s:?} is not a folder ref")))
 }
 
-async fn create(ctx: &Ctx) -> ApiResult {
-    let obj = ctx
-        .params
-        .object("range")?
-        .ok_or_else(|| ApiError::invalid("the body needs a \"range\" object"))?
-        .clone();
-    check_fields(&obj, "range")?;
+/// A new range from a `range` object as clients send it (name as CIDR or from-to, or
+/// from/to; flags; customProperties). Answers it and its `addressSpaceRef`, if given.
+pub(crate) fn new_range(obj: &Map<String, Value>) -> Result<(NewRange, Option<String>), ApiError> {
+    check_fields(obj, "range")?;
     let s = |k: &str| -> Result<String, ApiError> {
-        field(&obj, k).map_or(Ok(String::new()), |v| as_string(k, v))
+        field(obj, k).map_or(Ok(String::new()), |v| as_string(k, v))
     };
     let b = |k: &str| -> Result<Option<bool>, ApiError> {
-        field(&obj, k).map(|v| as_bool(k, v)).transpose()
+        field(obj, k).map(|v| as_bool(k, v)).transpose()
     };
     let name = s("name")?;
     let (from, to) = (s("from")?, s("to")?);
@@ -376,10 +373,12 @@ async fn create(ctx: &Ctx) -> ApiResult {
             ));
         }
     } else {
-        (parse_addr("from", &from)?, parse_addr("to", &to)?, false)
+        let (f, t) = (parse_addr("from", &from)?, parse_addr("to", &to)?);
+        let cidr = parse_cidr(&name) == Some((f, t));
+        (f, t, cidr)
     };
     let mut props = std::collections::BTreeMap::new();
-    if let Some(cp) = field(&obj, "customProperties") {
+    if let Some(cp) = field(obj, "customProperties") {
         for (k, v) in properties(cp)? {
             props.insert(k.clone(), property_text(&k, &v)?);
         }
@@ -401,8 +400,21 @@ async fn create(ctx: &Ctx) -> ApiResult {
         folder: folder_id(&s("folderRef")?)?,
         properties: props,
     };
-    let space = match field(&obj, "addressSpaceRef") {
-        Some(v) => Some(as_string("addressSpaceRef", v)?),
+    let space = field(obj, "addressSpaceRef")
+        .map(|v| as_string("addressSpaceRef", v))
+        .transpose()?;
+    Ok((nr, space))
+}
+
+async fn create(ctx: &Ctx) -> ApiResult {
+    let obj = ctx
+        .params
+        .object("range")?
+        .ok_or_else(|| ApiError::invalid("the body needs a \"range\" object"))?
+        .clone();
+    let (nr, space) = new_range(&obj)?;
+    let space = match space {
+        Some(s) => Some(s),
         None => space_param(ctx)?,
     };
     let space = ctx.lookup(move |v| space_id(v, space.as_deref())).await?;

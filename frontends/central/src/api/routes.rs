@@ -44,6 +44,8 @@ pub(crate) enum Route {
     Membership,
     Allocations,
     Releases,
+    RangeBatches,
+    RecordBatches,
 }
 
 /// Object collections that carry history, access and property definitions.
@@ -58,7 +60,7 @@ pub(crate) const OBJECT_COLLECTIONS: [&str; 7] = [
 ];
 
 impl Route {
-    pub const ALL: [Route; 33] = [
+    pub const ALL: [Route; 35] = [
         Route::Micetro,
         Route::Sessions,
         Route::Session,
@@ -92,6 +94,8 @@ impl Route {
         Route::Membership,
         Route::Allocations,
         Route::Releases,
+        Route::RangeBatches,
+        Route::RecordBatches,
     ];
 
     /// The path template, relative to `/mmws/api/v2`. `{type}` stands for each of
@@ -131,6 +135,8 @@ impl Route {
             Route::Membership => "/{member}/{memberRef}",
             Route::Allocations => "/addressAllocations",
             Route::Releases => "/addressReleases",
+            Route::RangeBatches => "/rangeBatches",
+            Route::RecordBatches => "/ipamRecordBatches",
         }
     }
 
@@ -168,7 +174,9 @@ impl Route {
             | Route::Role => &["GET", "PUT", "DELETE"],
             Route::Access => &["GET", "PUT"],
             Route::Membership => &["PUT", "DELETE"],
-            Route::Allocations | Route::Releases => &["POST"],
+            Route::Allocations | Route::Releases | Route::RangeBatches | Route::RecordBatches => {
+                &["POST"]
+            }
         }
     }
 
@@ -207,6 +215,8 @@ impl Route {
             Route::Membership => "Add (PUT) or remove (DELETE) a membership: users/{u}/roles/{r}, groups/{g}/users/{u}, groups/{g}/roles/{r}.",
             Route::Allocations => "Ours: atomic bulk allocation of count addresses across a pool of ranges (assign, claim or hold), with Idempotency-Key.",
             Route::Releases => "Ours: atomic bulk release of addresses.",
+            Route::RangeBatches => "Ours: create many ranges in one transaction (all or nothing; the failing item's position in error.index), with Idempotency-Key.",
+            Route::RecordBatches => "Ours: set many IPAM records (state, custom properties) in one transaction (all or nothing; error.index), with Idempotency-Key.",
         }
     }
 
@@ -273,7 +283,7 @@ pub(crate) struct Target {
     pub sub_ref: Option<RefArg>,
 }
 
-const COLLECTIONS: [(&str, &str); 14] = [
+const COLLECTIONS: [(&str, &str); 16] = [
     ("micetro", "micetro"),
     ("ranges", "ranges"),
     ("ipamrecords", "ipamRecords"),
@@ -286,6 +296,8 @@ const COLLECTIONS: [(&str, &str); 14] = [
     ("command", "command"),
     ("addressallocations", "addressAllocations"),
     ("addressreleases", "addressReleases"),
+    ("rangebatches", "rangeBatches"),
+    ("ipamrecordbatches", "ipamRecordBatches"),
     ("propertydefinitions", "propertyDefinitions"),
     ("sessions", "sessions"),
 ];
@@ -348,6 +360,10 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
             return Ok(t(Route::Allocations, None, None, None))
         }
         "addressReleases" if rest.is_empty() => return Ok(t(Route::Releases, None, None, None)),
+        "rangeBatches" if rest.is_empty() => return Ok(t(Route::RangeBatches, None, None, None)),
+        "ipamRecordBatches" if rest.is_empty() => {
+            return Ok(t(Route::RecordBatches, None, None, None))
+        }
         "command"
         | "addressAllocations"
         | "addressReleases"
@@ -496,7 +512,7 @@ pub(crate) fn openapi() -> Value {
                     }
                 }
                 let ok = match (*m, r) {
-                    ("POST", Route::Releases) => "200",
+                    ("POST", Route::Releases | Route::RecordBatches) => "200",
                     ("POST", _) => "201",
                     ("PUT" | "DELETE", _) => "204",
                     _ => "200",

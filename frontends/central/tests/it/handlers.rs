@@ -596,3 +596,86 @@ async fn history_hides_password_hashes_and_pages() {
         .await
         .ok("new password");
 }
+
+#[tokio::test]
+async fn batches_are_all_or_nothing_and_name_the_bad_item() {
+    let mut a = Local::new("batches");
+    let r = a
+        .call_h(
+            "POST",
+            &format!("{V2}/rangeBatches"),
+            Some(json!({"ranges": [
+                {"name": "10.80.0.0/16", "isContainer": true},
+                {"name": "10.80.1.0/24", "customProperties": {"Title": "one"}},
+                {"from": "10.80.2.0", "to": "10.80.2.127", "name": "half"}
+            ]})),
+            &[("Idempotency-Key", "rb-1")],
+        )
+        .await;
+    assert_eq!(r.ok("range batch")["created"], 3);
+    let g = a
+        .call("GET", &format!("{V2}/ranges/10.80.2.0-10.80.2.127"), None)
+        .await;
+    assert_eq!(g.ok("half")["range"]["name"], "half");
+    a.call(
+        "POST",
+        &format!("{V2}/ipamRecords/propertyDefinitions"),
+        Some(json!({"propertyDefinition": {"name": "Owner"}})),
+    )
+    .await
+    .ok("propdef");
+    let seq = a.app_seq();
+    let bad = a
+        .call(
+            "POST",
+            &format!("{V2}/ipamRecordBatches"),
+            Some(json!({"records": [
+                {"address": "10.80.1.5", "state": "Assigned", "properties": {"Owner": "a"}},
+                {"address": "10.80.1.6", "state": "Sideways"}
+            ]})),
+        )
+        .await;
+    assert_eq!(bad.err("bad state", 400), 4001);
+    assert_eq!(bad.json["error"]["index"], 1);
+    let bad = a
+        .call(
+            "POST",
+            &format!("{V2}/ipamRecordBatches"),
+            Some(json!({"records": [
+                {"address": "10.80.1.5", "state": "Assigned"},
+                {"address": "10.80.1.6", "properties": {"NoSuchProperty": "x"}}
+            ]})),
+        )
+        .await;
+    assert_eq!(bad.err("engine refuses item 1", 400), 4004);
+    assert_eq!(bad.json["error"]["index"], 1);
+    assert_eq!(a.app_seq(), seq, "nothing of a refused batch is applied");
+    let ok = a
+        .call_h(
+            "POST",
+            &format!("{V2}/ipamRecordBatches"),
+            Some(json!({"records": [
+                {"address": "10.80.1.5", "state": "Assigned", "properties": {"Owner": "a"}},
+                {"address": "10.80.1.6", "state": "Claimed"}
+            ]})),
+            &[("Idempotency-Key", "rec-1")],
+        )
+        .await;
+    assert_eq!(ok.ok("records")["applied"], 2);
+    let again = a
+        .call_h(
+            "POST",
+            &format!("{V2}/ipamRecordBatches"),
+            Some(json!({"records": [
+                {"address": "10.80.1.5", "state": "Assigned", "properties": {"Owner": "a"}},
+                {"address": "10.80.1.6", "state": "Claimed"}
+            ]})),
+            &[("Idempotency-Key", "rec-1")],
+        )
+        .await;
+    assert_eq!(again.ok("retry")["replayed"], true);
+    let g = a
+        .call("GET", &format!("{V2}/ipamRecords/10.80.1.5"), None)
+        .await;
+    assert_eq!(g.ok("rec")["ipamRecord"]["customProperties"]["Owner"], "a");
+}
