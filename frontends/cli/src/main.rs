@@ -8,6 +8,7 @@
 //! import with bad rows.
 mod conn;
 mod csvio;
+mod netbox;
 mod output;
 
 use std::path::PathBuf;
@@ -130,10 +131,16 @@ enum Cmd {
     /// Import ranges or records from CSV, in batches (each all or nothing, idempotent:
     /// rerunning after an interruption resumes without duplicates).
     Import {
-        /// The CSV file: a header with `address` (records: address, state, custom
+        /// CSV files: a header with `address` (records: address, state, custom
         /// properties) or `from,to`/`cidr` (ranges: name, subnet, container, locked,
-        /// auto_assign, custom properties).
-        file: PathBuf,
+        /// auto_assign, custom properties). With --netbox: NetBox's CSV exports of
+        /// prefixes, IP ranges and IP addresses.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The files are NetBox exports: VRFs become address spaces, prefixes and IP
+        /// ranges become ranges, IP addresses become records; prints what was not mapped.
+        #[arg(long)]
+        netbox: bool,
         /// Rows per batch.
         #[arg(long, default_value_t = 5000)]
         batch: usize,
@@ -353,14 +360,19 @@ async fn run(cli: Cli) -> Result<i32> {
         return Ok(0);
     }
     if let Cmd::Import {
-        file,
+        files,
         batch,
         dry_run: true,
+        netbox: false,
         ..
     } = &cli.cmd
     {
-        let r = csvio::check_file(file, *batch).await?;
-        return Ok(csvio::report(&r, out));
+        let mut code = 0;
+        for f in files {
+            let r = csvio::check_file(f, *batch).await?;
+            code = code.max(csvio::report(&r, out));
+        }
+        return Ok(code);
     }
     let trust = conn::Trust {
         fingerprint: cli.fingerprint.clone(),
@@ -528,10 +540,28 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Groups(c) => named(&mut s, "groups", "group", c, out).await?,
         Cmd::Roles(c) => named(&mut s, "roles", "role", c, out).await?,
         Cmd::Import {
-            file, batch, quiet, ..
+            files,
+            netbox: true,
+            dry_run,
+            ..
         } => {
-            let r = csvio::import(&mut s, &file, batch, !quiet).await?;
-            return Ok(csvio::report(&r, out));
+            if dry_run {
+                bail!("--dry-run is not available with --netbox");
+            }
+            return netbox::migrate(&mut s, &files, out).await;
+        }
+        Cmd::Import {
+            files,
+            batch,
+            quiet,
+            ..
+        } => {
+            let mut code = 0;
+            for f in &files {
+                let r = csvio::import(&mut s, f, batch, !quiet).await?;
+                code = code.max(csvio::report(&r, out));
+            }
+            return Ok(code);
         }
         Cmd::Export {
             what,

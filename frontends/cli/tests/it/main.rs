@@ -245,3 +245,95 @@ fn login_ranges_alloc_records_import_export() {
     assert_eq!(o.status.code(), Some(6));
     assert!(String::from_utf8_lossy(&o.stderr).contains("known_hosts"));
 }
+
+#[test]
+fn netbox_migration_maps_vrfs_prefixes_ranges_and_addresses() {
+    let s = Server::start("netbox");
+    let cfg = s.dir.join("cfg");
+    ok(&ipamctl(
+        &s,
+        &cfg,
+        &["login", "administrator"],
+        &[("IPAM_PASSWORD", "admin-password")],
+    ));
+    let run = |args: &[&str]| ipamctl(&s, &cfg, args, &[]);
+    let d = &s.dir;
+    std::fs::write(
+        d.join("prefixes.csv"),
+        "prefix,status,vrf,tenant,site,description,is_pool,cf_owner,id,created\n\
+         10.60.0.0/16,container,,acme,ams1,Campus,false,,1,2023-01-01\n\
+         10.60.1.0/24,active,,acme,ams1,Office LAN,false,bob,2,2023-01-01\n\
+         192.168.0.0/24,active,blue,,,Blue LAN,false,,3,2023-01-01\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("ip-ranges.csv"),
+        "Start address,End address,Status,VRF,Description\n\
+         10.60.1.100/24,10.60.1.150/24,active,,DHCP pool\n",
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("ip-addresses.csv"),
+        "IP Address,Status,VRF,DNS name,Description,Tags\n\
+         10.60.1.5/24,active,,host5.example.com,printer,\"a,b\"\n\
+         10.60.1.6/24,reserved,,,,\n\
+         10.60.1.7/24,deprecated,,,,\n\
+         192.168.0.10/24,dhcp,blue,,,\n\
+         10.60.1.999/24,active,,,,\n",
+    )
+    .unwrap();
+    let files: Vec<String> = ["ip-addresses.csv", "prefixes.csv", "ip-ranges.csv"]
+        .iter()
+        .map(|f| d.join(f).to_str().unwrap().to_string())
+        .collect();
+    let mut args = vec!["import", "--netbox", "-o", "json"];
+    args.extend(files.iter().map(String::as_str));
+    let o = run(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let rep: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(rep["addressSpacesCreated"], serde_json::json!(["blue"]));
+    assert_eq!(rep["ranges"], 4);
+    assert_eq!(rep["records"], 4);
+    assert_eq!(rep["badRows"][0]["line"], 6, "{rep}");
+    for col in [
+        "prefixes: id",
+        "prefixes: created",
+        "prefixes: is_pool",
+        "ip addresses: tags",
+    ] {
+        assert!(
+            rep["notMapped"][col].as_u64().unwrap_or(0) >= 1,
+            "{col} in {rep}"
+        );
+    }
+    let r = json(&run(&["ranges", "show", "10.60.0.0/16", "-o", "json"]));
+    assert_eq!(r["isContainer"], true);
+    assert_eq!(r["customProperties"]["Description"], "Campus");
+    let r = json(&run(&["ranges", "show", "10.60.1.0/24", "-o", "json"]));
+    assert_eq!(r["customProperties"]["owner"], "bob");
+    assert_eq!(r["customProperties"]["Tenant"], "acme");
+    let r = json(&run(&[
+        "ranges",
+        "show",
+        "10.60.1.100-10.60.1.150",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(r["customProperties"]["Description"], "DHCP pool");
+    let rec = json(&run(&["records", "get", "10.60.1.5", "-o", "json"]));
+    assert_eq!(rec["state"], "Assigned");
+    assert_eq!(rec["customProperties"]["DNSName"], "host5.example.com");
+    assert_eq!(rec["customProperties"]["Description"], "printer");
+    assert_eq!(
+        json(&run(&["records", "get", "10.60.1.6", "-o", "json"]))["state"],
+        "Reserved"
+    );
+    let r7 = json(&run(&["records", "get", "10.60.1.7", "-o", "json"]));
+    assert_eq!(r7["state"], "Free");
+    assert_eq!(r7["customProperties"]["NetBoxStatus"], "deprecated");
+}
