@@ -329,8 +329,20 @@ fn single(r: &mut Report, s: &Scale) -> Result<()> {
 fn cold_start(r: &mut Report, s: &Scale) -> Result<()> {
     let d = Scratch::new("cold")?;
     let t = Instant::now();
+    let snap_ms = build_cold(&d.0, s.cold_ranges, s.cold_per_range)?;
+    r.add("cold_snapshot_write_ms", snap_ms, "ms");
+    cold_measure(r, s, &d, t)
+}
+
+/// Builds a database of `ranges` /28 subnets in one container with `per_range` assigned
+/// addresses each, and writes a snapshot; answers the snapshot's write time in ms.
+pub(crate) fn build_cold(dir: &Path, ranges: usize, per_range: u32) -> Result<f64> {
+    let s = ColdScale {
+        cold_ranges: ranges,
+        cold_per_range: per_range,
+    };
     {
-        let (e, admin) = open(&d.0, true)?;
+        let (e, admin) = open(dir, true)?;
         let top = 0x0a00_0000u32;
         let container = create_range(&e, admin, top, top + (s.cold_ranges as u32 * 16) - 1)?;
         let mk = Transaction::one(
@@ -412,12 +424,16 @@ fn cold_start(r: &mut Report, s: &Scale) -> Result<()> {
         );
         let t_snap = Instant::now();
         e.snapshot_now()?.context("no snapshot written")?;
-        r.add(
-            "cold_snapshot_write_ms",
-            t_snap.elapsed().as_secs_f64() * 1e3,
-            "ms",
-        );
+        Ok(t_snap.elapsed().as_secs_f64() * 1e3)
     }
+}
+
+struct ColdScale {
+    cold_ranges: usize,
+    cold_per_range: u32,
+}
+
+fn cold_measure(r: &mut Report, s: &Scale, d: &Scratch, t: Instant) -> Result<()> {
     r.add("cold_data_ranges", s.cold_ranges as f64 + 1.0, "count");
     r.add(
         "cold_data_assigned_addresses",
@@ -460,7 +476,7 @@ fn cold_start(r: &mut Report, s: &Scale) -> Result<()> {
 }
 
 /// Starts `ipam-bench __open DIR snapshot|database` and reads its ready time and RSS.
-fn open_child(dir: &Path, snapshot: bool) -> Result<(f64, f64)> {
+pub(crate) fn open_child(dir: &Path, snapshot: bool) -> Result<(f64, f64)> {
     let exe = std::env::current_exe()?;
     let out = std::process::Command::new(exe)
         .arg("__open")

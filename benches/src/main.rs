@@ -2,13 +2,16 @@
 //!
 //! ```text
 //! ipam-bench index|engine|store|http|import [--quick|--smoke] [--json FILE]
+//! ipam-bench report --tier small|medium|large|provider [--out DIR]
 //! ```
 
 mod engine_suite;
 mod http_suite;
 mod import_suite;
 mod index_suite;
+mod report_suite;
 mod store_suite;
+mod svg;
 
 use anyhow::{bail, Context, Result};
 use ipam_benches::report::Report;
@@ -28,6 +31,9 @@ suites:
           measurement in a fresh schema, dropped afterwards (IPAM_PG_URL names the server,
           default host=127.0.0.1 user=postgres dbname=test; IPAM_SKIP_POSTGRES=1 skips the
           suite and writes no report)
+  report  --tier small|medium|large|provider [--out DIR]: every measurement at a sizing
+          tier's scale, written as DIR/report.md with SVG charts (default
+          target/report-TIER); needs PostgreSQL for the allocation charts
   import  `ipamctl import` of a CSV of 1,000,000 IPAM records into Central in this process
           (needs target/release/ipamctl: cargo build --release -p ipamctl)
   http    Central over HTTPS in this process: 64 clients allocating single addresses
@@ -69,8 +75,21 @@ fn main() -> Result<()> {
     let mut suite = None;
     let mut mode = Mode::Full;
     let mut json = None;
+    let mut tier = None;
+    let mut out = None;
     while let Some(a) = args.next() {
         match a.as_str() {
+            "--tier" => {
+                tier = Some(
+                    args.next()
+                        .context("--tier needs small, medium, large or provider")?,
+                )
+            }
+            "--out" => {
+                out = Some(std::path::PathBuf::from(
+                    args.next().context("--out needs a directory")?,
+                ))
+            }
             "--quick" => mode = Mode::Quick,
             "--smoke" => mode = Mode::Smoke,
             "--json" => json = Some(args.next().context("--json needs a file name")?),
@@ -89,6 +108,10 @@ fn main() -> Result<()> {
         Some("engine") => engine_suite::run(&opts)?,
         Some("http") => http_suite::run(&opts)?,
         Some("import") => import_suite::run(&opts)?,
+        Some("report") => report_suite::run(
+            report_suite::Tier::parse(tier.as_deref().unwrap_or("small"))?,
+            out,
+        )?,
         Some("store") => match store_suite::run(&opts)? {
             Some(r) => r,
             None => {

@@ -37,7 +37,8 @@ fn escape(s: &str) -> String {
     out
 }
 
-fn machine() -> Vec<(&'static str, String)> {
+/// The machine: CPU model, cores, memory, OS, architecture.
+pub fn machine() -> Vec<(&'static str, String)> {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {

@@ -58,7 +58,7 @@ const SESSION_LIMITS: &str = "SET statement_timeout = '60s'; SET lock_timeout = 
 /// A failed SQL-only transaction is retried at most this many times.
 const MAX_RETRIES: usize = 100;
 
-fn url() -> String {
+pub(crate) fn url() -> String {
     std::env::var("IPAM_PG_URL")
         .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
 }
@@ -69,7 +69,7 @@ fn app_name() -> String {
 }
 
 /// `url` with a connect timeout and this process's application name, unless it sets them.
-fn bounded_url(url: &str) -> String {
+pub(crate) fn bounded_url(url: &str) -> String {
     let mut extra = Vec::new();
     if !url.contains("connect_timeout") {
         extra.push(("connect_timeout", "10".to_string()));
@@ -454,7 +454,12 @@ fn sql_only_alloc(
 }
 
 /// The SQL-only side with `clients` connections; answers (allocations/s, failed attempts).
-fn sql_only(url: &str, clients: usize, total: usize, prefill: u32) -> Result<(f64, usize)> {
+pub(crate) fn sql_only(
+    url: &str,
+    clients: usize,
+    total: usize,
+    prefill: u32,
+) -> Result<(f64, usize)> {
     let schema = Schema::create(url)?;
     schema.client()?.batch_execute(SQL_ONLY_SCHEMA)?;
     // The same occupancy as the engine side: .1 to .prefill used.
@@ -522,7 +527,7 @@ fn sql_only(url: &str, clients: usize, total: usize, prefill: u32) -> Result<(f6
 /// Our side: one engine transaction per address (count 1, mode Claim) from `clients`
 /// concurrent submitters on the PostgreSQL store. Fails on any duplicate, and unless the
 /// engine's view and the store's rows both agree with the addresses handed out.
-fn engine_single(url: &str, clients: usize, total: usize, prefill: u32) -> Result<f64> {
+pub(crate) fn engine_single(url: &str, clients: usize, total: usize, prefill: u32) -> Result<f64> {
     let schema = Schema::create(url)?;
     let (e, admin) = open(&schema)?;
     let range = create_range(&e, admin, NET, NET + 0xffff, true)?;
