@@ -495,6 +495,55 @@ pub async fn export_ranges(s: &mut Session, filter: Option<&str>, format: Format
     Ok(())
 }
 
+/// Exports the records of a range that match `filter`, page by page (cursor paging).
+pub async fn export_records_filtered(
+    s: &mut Session,
+    range: &str,
+    filter: &str,
+    format: Format,
+) -> Result<()> {
+    let props = property_names(s, "ipamRecords").await?;
+    let mut w = csv_out();
+    if format == Format::Csv {
+        let mut h = vec!["address", "state"];
+        h.extend(props.iter().map(String::as_str));
+        w.write_record(&h)?;
+    }
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut q = format!("limit=10000&filter={}", encode_query(filter));
+        if let Some(c) = &cursor {
+            q.push_str(&format!("&cursor={}", encode_query(c)));
+        }
+        let r = s
+            .call("GET", &format!("{range}/ipamRecords?{q}"), None)
+            .await?;
+        for v in r["ipamRecords"].as_array().cloned().unwrap_or_default() {
+            match format {
+                Format::Ndjson => println!("{v}"),
+                Format::Csv => {
+                    let mut row = vec![
+                        crate::output::text(&v["address"]),
+                        crate::output::text(&v["state"]),
+                    ];
+                    row.extend(
+                        props
+                            .iter()
+                            .map(|p| crate::output::text(&v["customProperties"][p])),
+                    );
+                    w.write_record(&row)?;
+                }
+            }
+        }
+        match r["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
 /// Exports a range's records, streamed from `recordExport`.
 pub async fn export_records(
     s: &mut Session,

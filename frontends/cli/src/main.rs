@@ -161,7 +161,8 @@ enum Cmd {
         /// Format.
         #[arg(long, value_enum, default_value = "csv")]
         format: csvio::Format,
-        /// For ranges: a filter in the API's grammar.
+        /// A filter in the API's grammar (ranges: any field; records: `state=Claimed`,
+        /// `Owner=alice`, ...).
         #[arg(long)]
         filter: Option<String>,
         /// For records: every address, free ones too (default: used or annotated ones).
@@ -573,7 +574,12 @@ async fn run(cli: Cli) -> Result<i32> {
             ExportWhat::Ranges => csvio::export_ranges(&mut s, filter.as_deref(), format).await?,
             ExportWhat::Records => {
                 let r = range.context("export records needs the range")?;
-                csvio::export_records(&mut s, &range_path(&r), !all, format).await?
+                match filter {
+                    Some(f) => {
+                        csvio::export_records_filtered(&mut s, &range_path(&r), &f, format).await?
+                    }
+                    None => csvio::export_records(&mut s, &range_path(&r), !all, format).await?,
+                }
             }
         },
     }

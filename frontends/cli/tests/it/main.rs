@@ -215,6 +215,26 @@ fn login_ranges_alloc_records_import_export() {
     assert_eq!(lines.remove(0), "address,state");
     assert_eq!(lines.len(), 512);
     assert!(lines.iter().all(|l| l.ends_with(",Assigned")));
+    ok(&run(&["records", "claim", "10.40.2.9"]));
+    let claimed = ok(&run(&[
+        "export",
+        "records",
+        "10.40.2.0/23",
+        "--filter",
+        "state=Claimed",
+    ]));
+    assert_eq!(
+        claimed.lines().collect::<Vec<_>>(),
+        ["address,state", "10.40.2.9,Claimed"]
+    );
+    let nd = ok(&run(&[
+        "export",
+        "records",
+        "10.40.2.0/23",
+        "--format",
+        "ndjson",
+    ]));
+    assert_eq!(nd.lines().count(), 512);
     let ranges_csv = ok(&run(&["export", "ranges"]));
     assert!(ranges_csv
         .starts_with("from,to,name,subnet,container,locked,auto_assign,Title,Description"));
