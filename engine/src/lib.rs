@@ -37,6 +37,7 @@ pub use engine::{
 pub use error::{EngineError, StoreError};
 pub use ipam_index::Utilization;
 pub use model::{Id, Millis, ObjKey, ObjType, Object, SYSTEM_USER};
+pub use snapshot::snapshot_files;
 pub use store::{
     expand_run, record_from_row, record_row_addr, run_length, Change, CommitBatch, EventType,
     HistoryQuery, IdempotencyEntry, Store, StoreMeta, StoreReader, MAX_RUN,

@@ -346,7 +346,8 @@ pub(crate) struct SnapshotSource {
     pub(crate) seq: u64,
 }
 
-fn snapshot_files(dir: &Path) -> Vec<(u64, PathBuf)> {
+/// The snapshot files in `dir` with the last change each holds, newest first.
+pub fn snapshot_files(dir: &Path) -> Vec<(u64, PathBuf)> {
     let mut v: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()

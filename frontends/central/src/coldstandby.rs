@@ -52,25 +52,6 @@ fn in_use(db: &Path) -> Result<bool, CentralError> {
     ))
 }
 
-fn snapshots(dir: &Path) -> Vec<(u64, PathBuf)> {
-    let mut out: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let n = e.file_name().into_string().ok()?;
-            let seq = n
-                .strip_prefix("snapshot-")?
-                .strip_suffix(".ipam")?
-                .parse()
-                .ok()?;
-            Some((seq, e.path()))
-        })
-        .collect();
-    out.sort();
-    out
-}
-
 fn copy_atomic(from: &Path, to: &Path) -> Result<(), CentralError> {
     let mut tmp = to.as_os_str().to_owned();
     tmp.push(".partial");
@@ -109,16 +90,16 @@ pub fn backup(cfg: &Config, to: &Path) -> Result<BackupSummary, CentralError> {
     // The newest snapshot the copy covers (a newer one would be refused as ahead of it).
     let snap_dir = to.join("snapshots");
     std::fs::create_dir_all(&snap_dir).map_err(io(format!("creating {}", snap_dir.display())))?;
-    let chosen = snapshots(&cfg.data_dir.join("snapshots"))
+    let chosen = ipam_engine::snapshot_files(&cfg.data_dir.join("snapshots"))
         .into_iter()
-        .rfind(|(seq, _)| *seq <= r.last_seq);
+        .find(|(seq, _)| *seq <= r.last_seq);
     let mut copied = None;
     if let Some((_, p)) = &chosen {
         let target = snap_dir.join(p.file_name().expect("snapshot files have names"));
         copy_atomic(p, &target)?;
         copied = Some(target);
     }
-    for (_, old) in snapshots(&snap_dir) {
+    for (_, old) in ipam_engine::snapshot_files(&snap_dir) {
         if Some(&old) != copied.as_ref() {
             let _ = std::fs::remove_file(old);
         }

@@ -495,6 +495,26 @@ pub async fn export_ranges(s: &mut Session, filter: Option<&str>, format: Format
     Ok(())
 }
 
+fn record_header(w: &mut csv::Writer<std::io::Stdout>, props: &[String]) -> Result<()> {
+    let mut h = vec!["address", "state"];
+    h.extend(props.iter().map(String::as_str));
+    w.write_record(&h)?;
+    Ok(())
+}
+
+fn record_row(v: &Value, props: &[String]) -> Vec<String> {
+    let mut row = vec![
+        crate::output::text(&v["address"]),
+        crate::output::text(&v["state"]),
+    ];
+    row.extend(
+        props
+            .iter()
+            .map(|p| crate::output::text(&v["customProperties"][p])),
+    );
+    row
+}
+
 /// Exports the records of a range that match `filter`, page by page (cursor paging).
 pub async fn export_records_filtered(
     s: &mut Session,
@@ -505,9 +525,7 @@ pub async fn export_records_filtered(
     let props = property_names(s, "ipamRecords").await?;
     let mut w = csv_out();
     if format == Format::Csv {
-        let mut h = vec!["address", "state"];
-        h.extend(props.iter().map(String::as_str));
-        w.write_record(&h)?;
+        record_header(&mut w, &props)?;
     }
     let mut cursor: Option<String> = None;
     loop {
@@ -521,18 +539,7 @@ pub async fn export_records_filtered(
         for v in r["ipamRecords"].as_array().cloned().unwrap_or_default() {
             match format {
                 Format::Ndjson => println!("{v}"),
-                Format::Csv => {
-                    let mut row = vec![
-                        crate::output::text(&v["address"]),
-                        crate::output::text(&v["state"]),
-                    ];
-                    row.extend(
-                        props
-                            .iter()
-                            .map(|p| crate::output::text(&v["customProperties"][p])),
-                    );
-                    w.write_record(&row)?;
-                }
+                Format::Csv => w.write_record(record_row(&v, &props))?,
             }
         }
         match r["nextCursor"].as_str() {
@@ -554,9 +561,7 @@ pub async fn export_records(
     let props = property_names(s, "ipamRecords").await?;
     let mut w = csv_out();
     if format == Format::Csv {
-        let mut h = vec!["address", "state"];
-        h.extend(props.iter().map(String::as_str));
-        w.write_record(&h)?;
+        record_header(&mut w, &props)?;
     }
     let mut pending: Vec<u8> = Vec::new();
     let mut failure: Option<String> = None;
@@ -583,18 +588,9 @@ pub async fn export_records(
                         let mut o = stdout.lock();
                         o.write_all(&line)?;
                     }
-                    Format::Csv => {
-                        let mut row = vec![
-                            crate::output::text(&v["address"]),
-                            crate::output::text(&v["state"]),
-                        ];
-                        row.extend(
-                            props
-                                .iter()
-                                .map(|p| crate::output::text(&v["customProperties"][p])),
-                        );
-                        w.write_record(&row).map_err(std::io::Error::other)?;
-                    }
+                    Format::Csv => w
+                        .write_record(record_row(&v, &props))
+                        .map_err(std::io::Error::other)?,
                 }
             }
             Ok(())
