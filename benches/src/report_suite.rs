@@ -329,20 +329,24 @@ pub fn run(tier: Tier, out: Option<PathBuf>) -> Result<Report> {
     }
 
     // 4 and 5: start-up time and memory against data size.
-    let (mut snap, mut full, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut snap, mut full, mut rss, mut rss_full) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for &(ranges, per) in &p.data_sizes {
         let d = Scratch::new("report-cold")?;
         build_cold(&d.0, ranges, per)?;
-        let (mut a, mut b, mut m) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut a, mut b, mut m, mut mf) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for _ in 0..3 {
             let (ms, bytes) = open_child(&d.0, true)?;
             a.push(ms);
             m.push(bytes / 1e6);
-            b.push(open_child(&d.0, false)?.0);
+            let (ms, bytes) = open_child(&d.0, false)?;
+            b.push(ms);
+            mf.push(bytes / 1e6);
         }
         snap.push(median(&mut a));
         full.push(median(&mut b));
         rss.push(median(&mut m));
+        rss_full.push(median(&mut mf));
     }
     let xs: Vec<f64> = p
         .data_sizes
@@ -398,7 +402,8 @@ pub fn run(tier: Tier, out: Option<PathBuf>) -> Result<Report> {
             "addresses",
             "snapshot start ms",
             "full reload ms",
-            "RSS MB",
+            "RSS MB (snapshot)",
+            "RSS MB (full reload)",
         ],
         &p.data_sizes
             .iter()
@@ -410,6 +415,7 @@ pub fn run(tier: Tier, out: Option<PathBuf>) -> Result<Report> {
                     format!("{:.0}", snap[i]),
                     format!("{:.0}", full[i]),
                     format!("{:.0}", rss[i]),
+                    format!("{:.0}", rss_full[i]),
                 ]
             })
             .collect::<Vec<_>>(),
