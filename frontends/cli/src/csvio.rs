@@ -404,6 +404,13 @@ async fn send(
     }
 }
 
+/// One line on stdout (an error, not a panic, when the reader has gone).
+fn line_out(s: &str) -> std::io::Result<()> {
+    let mut o = std::io::stdout().lock();
+    o.write_all(s.as_bytes())?;
+    o.write_all(b"\n")
+}
+
 fn csv_out() -> csv::Writer<std::io::Stdout> {
     csv::Writer::from_writer(std::io::stdout())
 }
@@ -466,7 +473,7 @@ pub async fn export_ranges(s: &mut Session, filter: Option<&str>, format: Format
             .await?;
         for x in r["ranges"].as_array().cloned().unwrap_or_default() {
             match format {
-                Format::Ndjson => println!("{x}"),
+                Format::Ndjson => line_out(&x.to_string())?,
                 Format::Csv => {
                     let mut row = vec![
                         crate::output::text(&x["from"]),
@@ -538,7 +545,7 @@ pub async fn export_records_filtered(
             .await?;
         for v in r["ipamRecords"].as_array().cloned().unwrap_or_default() {
             match format {
-                Format::Ndjson => println!("{v}"),
+                Format::Ndjson => line_out(&v.to_string())?,
                 Format::Csv => w.write_record(record_row(&v, &props))?,
             }
         }

@@ -305,6 +305,15 @@ fn main() {
         .expect("a tokio runtime");
     let code = match rt.block_on(run(cli)) {
         Ok(code) => code,
+        // The reader of our output went away (`| head`): not worth an error.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            0
+        }
         Err(e) => {
             eprintln!("ipamctl: {e:#}");
             match e.downcast_ref::<ApiFailure>() {
@@ -352,13 +361,14 @@ async fn run(cli: Cli) -> Result<i32> {
     let dirs = conn::Dirs::new(cli.config_dir.clone())?;
     let out = cli.output;
     if let Cmd::Completions { shell } = cli.cmd {
-        clap_complete::generate(
-            shell,
-            &mut Cli::command(),
-            "ipamctl",
-            &mut std::io::stdout(),
-        );
-        return Ok(0);
+        let mut buf = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "ipamctl", &mut buf);
+        // A reader that stops early (`| head`) is not an error.
+        use std::io::Write;
+        return match std::io::stdout().write_all(&buf) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+            _ => Ok(0),
+        };
     }
     if let Cmd::Import {
         files,

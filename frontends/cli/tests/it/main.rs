@@ -357,3 +357,19 @@ fn netbox_migration_maps_vrfs_prefixes_ranges_and_addresses() {
     assert_eq!(r7["state"], "Free");
     assert_eq!(r7["customProperties"]["NetBoxStatus"], "deprecated");
 }
+
+#[test]
+fn completions_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = Command::new(env!("CARGO_BIN_EXE_ipamctl"))
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{shell}");
+        assert!(
+            text.contains("ipamctl") && text.contains("import"),
+            "{shell}: {text}"
+        );
+    }
+}
