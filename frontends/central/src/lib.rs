@@ -19,6 +19,7 @@ pub mod config;
 mod metrics;
 mod server;
 pub mod tls;
+mod ui;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

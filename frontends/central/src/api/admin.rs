@@ -54,7 +54,20 @@ pub(crate) async fn logout(ctx: &Ctx, t: &Target) -> ApiResult {
 /// `GET micetro`.
 pub(crate) async fn system_info(ctx: &Ctx) -> ApiResult {
     let e = ctx.app.engine.stats();
+    // What the caller may do everywhere (roles); per-object access lists refine it, and the
+    // engine checks every call. The UI hides what is not listed here.
+    let permissions: Vec<String> = ctx
+        .read_quick(|v| {
+            Ok(ipam_engine::model::Permission::ALL
+                .iter()
+                .filter(|p| v.can(**p, None))
+                .map(|p| p.to_string())
+                .collect())
+        })
+        .await?;
     Ok(Reply::Ok(json!({"micetro": {
+        "permissions": permissions,
+        "userRef": ipam_engine::ObjKey::User(ctx.user).to_ref(),
         "product": "ipam",
         "version": env!("CARGO_PKG_VERSION"),
         "apiVersion": "2.0",
@@ -150,13 +163,54 @@ async fn object_key(ctx: &Ctx, t: &Target) -> Result<ObjKey, ApiError> {
     .await
 }
 
-/// `GET {type}/{ref}/history`: newest first, `offset`/`limit`, `since`/`until` (ms).
+/// `GET {type}/{ref}/history`: newest first, `offset`/`limit`, `since`/`until` (ms), `user`.
 pub(crate) async fn history(ctx: &Ctx, t: &Target) -> ApiResult {
     let key = object_key(ctx, t).await?;
+    changes_of(ctx, Some(key)).await
+}
+
+/// `GET changes` (ours): the whole change history (administrators), newest first, with the
+/// filters `objectRef` (`ranges/12`, `ipamRecords/10.0.0.7`, `users/alice`), `user` (name or
+/// ref), `since`/`until` (ms since the epoch), `offset` and `limit`.
+pub(crate) async fn changes(ctx: &Ctx) -> ApiResult {
+    let key = match ctx
+        .params
+        .string("objectRef")?
+        .filter(|s| !s.trim().is_empty())
+    {
+        Some(r) => {
+            let segs = super::params::segments(r.trim());
+            let t = super::routes::resolve(&segs)
+                .ok()
+                .filter(|t| t.obj.is_some() && t.sub.is_none() && t.sub_ref.is_none())
+                .ok_or_else(|| {
+                    ApiError::invalid(format!(
+                        "objectRef {r:?}: expected a collection and a ref, as ranges/12 or ipamRecords/10.0.0.7"
+                    ))
+                })?;
+            Some(object_key(ctx, &t).await?)
+        }
+        None => None,
+    };
+    changes_of(ctx, key).await
+}
+
+async fn changes_of(ctx: &Ctx, key: Option<ObjKey>) -> ApiResult {
     let (offset, limit) = ctx.params.paging(10_000)?;
+    let user_id = match ctx.params.string("user")?.filter(|s| !s.trim().is_empty()) {
+        Some(u) => {
+            let name = u.trim().trim_start_matches("users/").to_string();
+            let r = match name.parse::<Id>() {
+                Ok(id) => RefArg::Id(id),
+                Err(_) => RefArg::Name(name),
+            };
+            Some(ctx.lookup(move |v| named_id(v, "users", &r)).await?)
+        }
+        None => None,
+    };
     let q = HistoryQuery {
-        key: Some(key),
-        user_id: None,
+        key,
+        user_id,
         since: ctx.params.u64("since")?.map(|x| x as i64),
         until: ctx.params.u64("until")?.map(|x| x as i64),
         offset,

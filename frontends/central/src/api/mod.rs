@@ -32,14 +32,13 @@ pub(crate) use routes::{Route, Target};
 
 /// Builds the service.
 pub(crate) fn router(app: Arc<App>) -> axum::Router {
-    axum::Router::new()
+    let r = axum::Router::new()
         .route("/mmws/api/{*rest}", any(handle))
         .route("/mmws/api", any(handle))
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
-        .route("/health", get(health))
-        .fallback(unknown_path)
-        .with_state(app)
+        .route("/health", get(health));
+    crate::ui::routes(r).fallback(unknown_path).with_state(app)
 }
 
 async fn openapi() -> Response {
@@ -133,6 +132,8 @@ pub(crate) mod codes {
     pub const FILTER: u32 = 4011;
     /// Body too large.
     pub const TOO_LARGE: u32 = 4013;
+    /// A call with the UI's session cookie lacks its CSRF token.
+    pub const CSRF: u32 = 4031;
     /// Unknown path.
     pub const UNKNOWN_PATH: u32 = 4040;
     /// Method not allowed on the path.
@@ -183,6 +184,11 @@ impl ApiError {
 
     fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, codes::MISSING_SESSION, message)
+    }
+
+    /// The answer to a UI call (with the UI's security headers).
+    pub(crate) fn into_ui_response(self) -> Response {
+        crate::ui::secured(self.into_response_for(false))
     }
 
     fn into_response_for(self, legacy: bool) -> Response {
@@ -474,6 +480,16 @@ async fn authenticate(
     h: &HeaderMap,
 ) -> Result<(Id, String, Option<String>), ApiError> {
     let Some(v) = h.get(header::AUTHORIZATION) else {
+        // The UI's cookie session, always with its CSRF token.
+        if let Some(tok) = crate::ui::session_cookie(h) {
+            crate::ui::check_csrf(h, &tok)?;
+            return match app.auth.session(&tok) {
+                Some(s) => Ok((s.user, s.name, Some(tok))),
+                None => Err(ApiError::unauthorized(
+                    "your session has ended (logged out or idle too long): log in again",
+                )),
+            };
+        }
         return Err(ApiError::unauthorized("Missing Session ID."));
     };
     let v = v
@@ -600,10 +616,12 @@ async fn dispatch(ctx: &Ctx, t: &Target) -> ApiResult {
         R::RangeSubranges | R::RangeAddressBlocks => ranges::subranges(ctx, t).await,
         R::RangeRecords => records::of_range(ctx, t).await,
         R::RangeExport => bulk::export(ctx, t).await,
+        R::RangeSplit => ranges::split(ctx, t).await,
         R::Records => records::list(ctx).await,
         R::Record => records::one(ctx, t).await,
         R::LegacyGetIpamRecords => records::legacy_get(ctx).await,
         R::History => admin::history(ctx, t).await,
+        R::Changes => admin::changes(ctx).await,
         R::Access => admin::access(ctx, t).await,
         R::PropertyDefinitions | R::PropertyDefinition => admin::property_definitions(ctx, t).await,
         R::Folders | R::Folder => admin::folders(ctx, t).await,

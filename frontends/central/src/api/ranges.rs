@@ -94,6 +94,17 @@ pub(crate) fn cidr_bounds(a: IpAddr, len: u8) -> Option<(IpAddr, IpAddr)> {
     }
 }
 
+/// Whether `name` is just the CIDR or the `from-to` of these bounds.
+fn names_bounds(name: &str, from: IpAddr, to: IpAddr) -> bool {
+    let name = name.trim();
+    if parse_cidr(name) == Some((from, to)) {
+        return true;
+    }
+    name.split_once('-').is_some_and(|(f, t)| {
+        f.trim().parse::<IpAddr>().ok() == Some(from) && t.trim().parse::<IpAddr>().ok() == Some(to)
+    })
+}
+
 /// A parsed CIDR string.
 pub(crate) fn parse_cidr(s: &str) -> Option<(IpAddr, IpAddr)> {
     let (a, l) = s.trim().split_once('/')?;
@@ -187,6 +198,9 @@ fn render_range(v: &View<'_>, id: Id) -> Result<Value, EngineError> {
 pub(crate) async fn collection(ctx: &Ctx) -> ApiResult {
     if ctx.method == "POST" {
         return create(ctx).await;
+    }
+    if let Some(parent) = ctx.params.string("parentRef")? {
+        return tree_level(ctx, parent).await;
     }
     let filter = Filter::parse(&ctx.params.string("filter")?.unwrap_or_default())?;
     let (offset, limit) = ctx.params.paging(MAX_PAGE)?;
@@ -388,7 +402,9 @@ pub(crate) fn new_range(obj: &Map<String, Value>) -> Result<(NewRange, Option<St
         space: None,
         from: Some(from),
         to: Some(to),
-        name: if name.contains('/') || name.contains('-') {
+        // A name that only restates the bounds (the CIDR or `from-to`) is left empty, so
+        // the range is named by its CIDR; any other name, with `/` or `-` or not, is kept.
+        name: if names_bounds(&name, from, to) {
             String::new()
         } else {
             name
@@ -721,4 +737,193 @@ pub(crate) async fn subranges(ctx: &Ctx, t: &Target) -> ApiResult {
     })
     .await
     .map(Reply::Ok)
+}
+
+/// Largest page of one tree level.
+const MAX_LEVEL_PAGE: u64 = 10_000;
+
+/// `GET ranges?parentRef=REF` (ours): one level of the range tree, the children of `REF`
+/// (empty: the top level of the address space, IPv4 then IPv6) in address order, straight
+/// from the index; paged by `cursor` (the `nextCursor` of the previous page) and `limit`
+/// (default 500), so a level of 100,000 subnets never loads at once.
+async fn tree_level(ctx: &Ctx, parent: String) -> ApiResult {
+    let limit = ctx.params.u64("limit")?.unwrap_or(500);
+    if limit == 0 || limit > MAX_LEVEL_PAGE {
+        return Err(ApiError::invalid(format!(
+            "limit {limit}: a tree level is paged by 1 to {MAX_LEVEL_PAGE} ranges"
+        )));
+    }
+    let cursor = match ctx
+        .params
+        .string("cursor")?
+        .filter(|c| !c.trim().is_empty())
+    {
+        Some(c) => Some(c.trim().parse::<IpAddr>().map_err(|_| {
+            ApiError::invalid(format!("cursor {c:?} is not a cursor from an earlier page"))
+        })?),
+        None => None,
+    };
+    let parent = parent.trim().to_string();
+    let parent_arg =
+        if parent.is_empty() {
+            None
+        } else {
+            let segs = super::params::segments(parent.trim_start_matches("ranges/"));
+            Some(super::routes::ref_arg("ranges", &segs).ok_or_else(|| {
+                ApiError::invalid(format!("parentRef {parent:?} is not a range ref"))
+            })?)
+        };
+    let space = space_param(ctx)?;
+    ctx.read(move |v| {
+        let space = space_id(v, space.as_deref())?;
+        let (pid, families, total) = match &parent_arg {
+            Some(r) => {
+                let id = range_id(v, space, r)?;
+                let rv = v.range(id)?;
+                (Some(id), vec![rv.range.from.is_ipv6()], Some(rv.children))
+            }
+            None => (None, vec![false, true], None),
+        };
+        let limit = limit as usize;
+        let mut page: Vec<Range> = Vec::new();
+        let mut more = false;
+        for v6 in families {
+            let start = match cursor {
+                Some(c) if c.is_ipv6() != v6 && !v6 => continue, // IPv4 is done
+                Some(c) if c.is_ipv6() == v6 => Some(c),
+                _ => None,
+            };
+            let want = limit + 2 - page.len();
+            let got = v.children(space, pid, v6, start, want)?;
+            for r in got {
+                if Some(r.from) == cursor {
+                    continue;
+                }
+                if page.len() == limit {
+                    more = true;
+                    break;
+                }
+                page.push(r);
+            }
+            if more || page.len() == limit {
+                // Whether the IPv6 level has anything is found on the next page.
+                more = more || (!v6 && pid.is_none());
+                break;
+            }
+        }
+        let next = more
+            .then(|| page.last().map(|r| r.from.to_string()))
+            .flatten();
+        let items = page
+            .iter()
+            .map(|r| render_range(v, r.id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = json!({ "ranges": items });
+        if let Some(t) = total {
+            out["totalResults"] = json!(t);
+        }
+        if let Some(n) = next {
+            out["nextCursor"] = json!(n);
+        }
+        Ok(out)
+    })
+    .await
+    .map(Reply::Ok)
+}
+
+/// The prefix length of a range that is exactly one CIDR block.
+fn prefix_len(from: IpAddr, to: IpAddr) -> Option<u8> {
+    let bits = if from.is_ipv6() { 128u32 } else { 32 };
+    let (f, t) = (ip_u128(from), ip_u128(to));
+    let size = t.checked_sub(f)?.checked_add(1);
+    match size {
+        // The whole IPv6 space.
+        None => Some(0),
+        Some(n) if n.is_power_of_two() && f % n == 0 => Some((bits - n.trailing_zeros()) as u8),
+        _ => None,
+    }
+}
+
+fn ip_u128(a: IpAddr) -> u128 {
+    match a {
+        IpAddr::V4(x) => u128::from(u32::from(x)),
+        IpAddr::V6(x) => u128::from(x),
+    }
+}
+
+fn u128_ip(n: u128, v6: bool) -> IpAddr {
+    if v6 {
+        IpAddr::V6(n.into())
+    } else {
+        IpAddr::V4((n as u32).into())
+    }
+}
+
+/// Most parts a split may make.
+const MAX_SPLIT_PARTS: u128 = 4096;
+
+/// `POST ranges/{ref}/split` (ours): replaces a CIDR range by the equal blocks of
+/// `prefixLength` (default: one bit longer) in one transaction. Each part keeps the range's
+/// flags, folder and custom properties; a name that was the CIDR becomes each part's CIDR,
+/// another name gets ` (1)`, ` (2)`... Sub-ranges move into the part that holds them, and
+/// records are kept (they belong to the address space). Answers the parts' refs.
+pub(crate) async fn split(ctx: &Ctx, t: &Target) -> ApiResult {
+    let id = resolve(ctx, t).await?;
+    let want = ctx.params.u64("prefixLength")?;
+    let r = ctx.lookup(move |v| Ok(v.range(id)?.range)).await?;
+    let len = prefix_len(r.from, r.to).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "{} is {}-{}, not one CIDR block: only CIDR ranges split",
+            r.name, r.from, r.to
+        ))
+    })?;
+    let bits = if r.from.is_ipv6() { 128u8 } else { 32 };
+    let new_len = match want {
+        None => len + 1,
+        Some(n) => u8::try_from(n).unwrap_or(u8::MAX),
+    };
+    if new_len <= len || new_len > bits {
+        return Err(ApiError::invalid(format!(
+            "prefixLength {new_len}: must be longer than /{len} and at most /{bits}"
+        )));
+    }
+    let parts = 1u128 << u32::from(new_len - len);
+    if parts > MAX_SPLIT_PARTS {
+        return Err(ApiError::invalid(format!(
+            "splitting /{len} into /{new_len} makes {parts} parts; at most {MAX_SPLIT_PARTS} at once"
+        )));
+    }
+    let size = 1u128 << u32::from(bits - new_len);
+    let own_cidr = r.name.is_empty() || r.name == format!("{}/{len}", r.from);
+    let base = ip_u128(r.from);
+    let mut commands = vec![Command::DeleteRange { id, subtree: false }];
+    for i in 0..parts {
+        let from = base + i * size;
+        commands.push(Command::CreateRange(NewRange {
+            space: Some(r.space),
+            from: Some(u128_ip(from, r.from.is_ipv6())),
+            to: Some(u128_ip(from + (size - 1), r.from.is_ipv6())),
+            name: if own_cidr {
+                String::new()
+            } else {
+                format!("{} ({})", r.name, i + 1)
+            },
+            subnet: r.subnet,
+            is_container: r.is_container,
+            locked: r.locked,
+            auto_assign: r.auto_assign,
+            folder: r.folder,
+            properties: r.properties.clone(),
+        }));
+    }
+    let res = ctx.submit(commands).await?;
+    let refs: Vec<&String> = res
+        .outcomes
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Created(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    Ok(Reply::Created(json!({ "objRefs": refs })))
 }

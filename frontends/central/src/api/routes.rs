@@ -23,6 +23,7 @@ pub(crate) enum Route {
     RangeAddressBlocks,
     RangeRecords,
     RangeExport,
+    RangeSplit,
     Records,
     Record,
     LegacyGetIpamRecords,
@@ -46,6 +47,7 @@ pub(crate) enum Route {
     Releases,
     RangeBatches,
     RecordBatches,
+    Changes,
 }
 
 /// Object collections that carry history, access and property definitions.
@@ -60,7 +62,7 @@ pub(crate) const OBJECT_COLLECTIONS: [&str; 7] = [
 ];
 
 impl Route {
-    pub const ALL: [Route; 35] = [
+    pub const ALL: [Route; 37] = [
         Route::Micetro,
         Route::Sessions,
         Route::Session,
@@ -73,6 +75,7 @@ impl Route {
         Route::RangeAddressBlocks,
         Route::RangeRecords,
         Route::RangeExport,
+        Route::RangeSplit,
         Route::Records,
         Route::Record,
         Route::LegacyGetIpamRecords,
@@ -96,6 +99,7 @@ impl Route {
         Route::Releases,
         Route::RangeBatches,
         Route::RecordBatches,
+        Route::Changes,
     ];
 
     /// The path template, relative to `/mmws/api/v2`. `{type}` stands for each of
@@ -114,6 +118,7 @@ impl Route {
             Route::RangeAddressBlocks => "/ranges/{ref}/addressBlocks",
             Route::RangeRecords => "/ranges/{ref}/ipamRecords",
             Route::RangeExport => "/ranges/{ref}/recordExport",
+            Route::RangeSplit => "/ranges/{ref}/split",
             Route::Records => "/ipamRecords",
             Route::Record => "/ipamRecords/{address}",
             Route::LegacyGetIpamRecords => "/command/GetIPAMRecords",
@@ -137,6 +142,7 @@ impl Route {
             Route::Releases => "/addressReleases",
             Route::RangeBatches => "/rangeBatches",
             Route::RecordBatches => "/ipamRecordBatches",
+            Route::Changes => "/changes",
         }
     }
 
@@ -154,6 +160,7 @@ impl Route {
             | Route::Records
             | Route::LegacyGetIpamRecords
             | Route::History
+            | Route::Changes
             | Route::Memberships => &["GET"],
             Route::Sessions => &["POST", "DELETE"],
             Route::Session => &["DELETE"],
@@ -174,9 +181,11 @@ impl Route {
             | Route::Role => &["GET", "PUT", "DELETE"],
             Route::Access => &["GET", "PUT"],
             Route::Membership => &["PUT", "DELETE"],
-            Route::Allocations | Route::Releases | Route::RangeBatches | Route::RecordBatches => {
-                &["POST"]
-            }
+            Route::Allocations
+            | Route::Releases
+            | Route::RangeBatches
+            | Route::RecordBatches
+            | Route::RangeSplit => &["POST"],
         }
     }
 
@@ -185,7 +194,7 @@ impl Route {
             Route::Micetro => "System information (version, database, uptime).",
             Route::Sessions => "POST: log in with loginName/password, answers a session token (201). DELETE: log out the current session.",
             Route::Session => "Log out a session token.",
-            Route::Ranges => "List ranges (filter, offset, limit, sortBy, sortOrder, targetRef, cursor) or create one.",
+            Route::Ranges => "List ranges (filter, offset, limit, sortBy, sortOrder, targetRef, cursor; ours: parentRef for one level of the tree, empty for the top level, paged by cursor) or create one.",
             Route::Range => "Get, change (SetProperties) or delete a range. Refs: id, name, CIDR, from-to.",
             Route::RangeNextFree => "Next free address (startAddress, random, excludeDHCP, temporaryClaimTime: hold it for N seconds).",
             Route::RangeBlocks => "Free address blocks by mask (default 24) or size (limit, startAddress, temporaryClaimTime).",
@@ -194,10 +203,12 @@ impl Route {
             Route::RangeAddressBlocks => "Sub-ranges (alias of subranges).",
             Route::RangeRecords => "IPAM records of the range, every address including free ones (filter, offset, limit, or cursor).",
             Route::RangeExport => "Ours: every record of the range as NDJSON, streamed, never truncated (onlyUsed).",
+            Route::RangeSplit => "Ours: split a range into equal CIDR blocks of prefixLength (default: one bit longer) in one transaction; properties, flags and folder are copied, records kept.",
             Route::Records => "IPAM records matching a filter (needs filter or rangeRef).",
             Route::Record => "Get any address's record (stored or not), change it (PUT creates), or release it (DELETE).",
             Route::LegacyGetIpamRecords => "Legacy: records of rangeRef matching filter.",
-            Route::History => "Change history of an object (offset, limit, since, until).",
+            Route::History => "Change history of an object (offset, limit, since, until, user).",
+            Route::Changes => "Ours: the whole change history, for administrators (objectRef, user, since, until in ms, offset, limit).",
             Route::Access => "Access entries of an object.",
             Route::PropertyDefinitions => "Custom property definitions of an object type (POST answers 201).",
             Route::PropertyDefinition => "One custom property definition by name (DELETE answers 204).",
@@ -283,7 +294,7 @@ pub(crate) struct Target {
     pub sub_ref: Option<RefArg>,
 }
 
-const COLLECTIONS: [(&str, &str); 16] = [
+const COLLECTIONS: [(&str, &str); 17] = [
     ("micetro", "micetro"),
     ("ranges", "ranges"),
     ("ipamrecords", "ipamRecords"),
@@ -300,6 +311,7 @@ const COLLECTIONS: [(&str, &str); 16] = [
     ("ipamrecordbatches", "ipamRecordBatches"),
     ("propertydefinitions", "propertyDefinitions"),
     ("sessions", "sessions"),
+    ("changes", "changes"),
 ];
 
 fn canonical(s: &str) -> Option<&'static str> {
@@ -361,6 +373,7 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
         }
         "addressReleases" if rest.is_empty() => return Ok(t(Route::Releases, None, None, None)),
         "rangeBatches" if rest.is_empty() => return Ok(t(Route::RangeBatches, None, None, None)),
+        "changes" if rest.is_empty() => return Ok(t(Route::Changes, None, None, None)),
         "ipamRecordBatches" if rest.is_empty() => {
             return Ok(t(Route::RecordBatches, None, None, None))
         }
@@ -368,6 +381,7 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
         | "addressAllocations"
         | "addressReleases"
         | "sessions"
+        | "changes"
         | "propertyDefinitions" => return Err(unknown(segs)),
         _ => {}
     }
@@ -436,6 +450,7 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
         ("ranges", "addressblocks") => one(Route::RangeAddressBlocks),
         ("ranges", "ipamrecords") => one(Route::RangeRecords),
         ("ranges", "recordexport") => one(Route::RangeExport),
+        ("ranges", "split") => one(Route::RangeSplit),
         ("users", m @ ("roles" | "groups"))
         | ("groups", m @ ("users" | "roles"))
         | ("roles", m @ ("users" | "groups")) => {
@@ -453,6 +468,16 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
         }
         _ => Err(unknown(segs)),
     }
+}
+
+/// A whole ref of `coll` (`12`, a name, a CIDR in two segments, `from-to`), as a query
+/// parameter carries it.
+pub(crate) fn ref_arg(coll: &str, segs: &[String]) -> Option<RefArg> {
+    if segs.is_empty() {
+        return None;
+    }
+    let (r, used) = parse_ref(coll, segs);
+    (used == segs.len()).then_some(r)
 }
 
 /// Parses a ref at the start of `rest`; answers it and how many segments it used.

@@ -7,6 +7,7 @@ mod e2e;
 mod flows;
 mod ha;
 mod handlers;
+mod ui;
 
 use serde_json::Value;
 
