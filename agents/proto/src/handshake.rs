@@ -1,0 +1,323 @@
+//! The versioned handshake: `hello` (agent), `auth` (Central), `welcome` or `refused` (agent),
+//! and the pure functions both sides use to make and check Central's proof.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::str::FromStr;
+
+use ring::hmac;
+use ring::rand::{SecureRandom, SystemRandom};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{excerpt, HandshakeError, ValidationError};
+use crate::net::{hex, parse_hex, serde_as_string};
+use crate::validate::{validate_len, validate_name};
+
+/// The newest protocol version this crate speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Every protocol version this crate speaks, oldest first.
+pub const SUPPORTED_VERSIONS: &[u16] = &[PROTOCOL_VERSION];
+/// The domain-separation label at the start of every proof's input.
+pub const AUTH_LABEL: &[u8] = b"ipam-agent-auth-v1";
+/// The most versions a `hello` may offer.
+pub const MAX_VERSIONS: usize = 64;
+/// The most servers one agent may manage.
+pub const MAX_SERVERS: usize = 1_024;
+
+/// What an agent does: DNS, DHCP or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Manages DNS servers.
+    Dns,
+    /// Manages DHCP servers.
+    Dhcp,
+}
+
+/// The kind of a managed server, which tells its driver and its role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum ServerKind {
+    /// ISC BIND 9 (RFC 2136 updates with TSIG, AXFR, rndc).
+    #[serde(rename = "bind")]
+    Bind,
+    /// PowerDNS Authoritative (HTTP API).
+    #[serde(rename = "powerdns")]
+    PowerDns,
+    /// ISC Kea (control API).
+    #[serde(rename = "kea")]
+    Kea,
+    /// ISC dhcpd (OMAPI, lease file).
+    #[serde(rename = "isc_dhcpd")]
+    IscDhcpd,
+}
+
+impl ServerKind {
+    /// Whether this is a DNS or a DHCP server.
+    pub fn role(self) -> Role {
+        match self {
+            ServerKind::Bind | ServerKind::PowerDns => Role::Dns,
+            ServerKind::Kea | ServerKind::IscDhcpd => Role::Dhcp,
+        }
+    }
+}
+
+/// A server an agent manages.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ManagedServer {
+    /// The server's name, unique within the agent; requests name it in `server`.
+    pub name: String,
+    /// Its kind.
+    pub kind: ServerKind,
+}
+
+/// 32 random bytes the agent sends in `hello`; Central's proof covers them, so a recorded
+/// `auth` cannot be replayed. Written as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Challenge(pub [u8; 32]);
+
+/// Central's proof of the shared key: HMAC-SHA256 over [`AUTH_LABEL`], the challenge, Central's
+/// name and the chosen version (see [`prove`]). Written as 64 hex digits.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Proof(pub [u8; 32]);
+
+macro_rules! hex32 {
+    ($t:ident, $what:literal) => {
+        impl fmt::Display for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex(&self.0))
+            }
+        }
+
+        impl fmt::Debug for $t {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($t), self)
+            }
+        }
+
+        impl FromStr for $t {
+            type Err = ValidationError;
+
+            fn from_str(s: &str) -> Result<$t, ValidationError> {
+                parse_hex(s)
+                    .and_then(|b| <[u8; 32]>::try_from(b).ok())
+                    .map($t)
+                    .ok_or_else(|| ValidationError::Malformed {
+                        field: $what,
+                        value: excerpt(s),
+                        reason: "expected 64 hex digits (32 bytes)",
+                    })
+            }
+        }
+
+        serde_as_string!($t, "64 hex digits");
+    };
+}
+
+hex32!(Challenge, "challenge");
+hex32!(Proof, "proof");
+
+/// The agent's first message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    /// The protocol versions the agent speaks.
+    pub versions: Vec<u16>,
+    /// The agent's name (its host name by default), for Central's logs and UI.
+    pub agent_name: String,
+    /// What the agent does.
+    pub roles: Vec<Role>,
+    /// The servers it manages.
+    #[serde(default)]
+    pub servers: Vec<ManagedServer>,
+    /// Fresh random bytes for Central's proof ([`new_challenge`]).
+    pub challenge: Challenge,
+}
+
+impl Hello {
+    /// Checks the lists' sizes, the names, that server names are unique and that each server's
+    /// role is among the agent's roles.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        if self.versions.is_empty() {
+            return Err(ValidationError::Empty { field: "versions" });
+        }
+        validate_len("versions", self.versions.len(), MAX_VERSIONS)?;
+        validate_name("agent name", &self.agent_name)?;
+        if self.roles.is_empty() {
+            return Err(ValidationError::Empty { field: "roles" });
+        }
+        validate_len("roles", self.roles.len(), 2)?;
+        validate_len("servers", self.servers.len(), MAX_SERVERS)?;
+        let mut names = HashSet::new();
+        for server in &self.servers {
+            validate_name("server name", &server.name)?;
+            if !names.insert(server.name.as_str()) {
+                return Err(ValidationError::Duplicate {
+                    field: "servers",
+                    value: server.name.clone(),
+                });
+            }
+            if !self.roles.contains(&server.kind.role()) {
+                return Err(ValidationError::Malformed {
+                    field: "servers",
+                    value: server.name.clone(),
+                    reason: "the server's role (dns or dhcp) is not among the agent's roles",
+                });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Central's answer to `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Auth {
+    /// The version chosen ([`negotiate`]); both sides speak it from the agent's `welcome` on.
+    pub version: u16,
+    /// Central's name, covered by the proof.
+    pub central_name: String,
+    /// [`prove`] of the shared key.
+    pub proof: Proof,
+}
+
+impl Auth {
+    /// Checks Central's name.
+    pub fn validate(&self) -> Result<(), ValidationError> {
+        validate_name("central name", &self.central_name)
+    }
+}
+
+/// Makes a fresh challenge from the operating system's random number generator.
+pub fn new_challenge() -> Result<Challenge, HandshakeError> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| HandshakeError::Random)?;
+    Ok(Challenge(bytes))
+}
+
+/// The bytes a proof covers: [`AUTH_LABEL`] || challenge (32 bytes) || Central's name (UTF-8)
+/// || version (2 bytes, little-endian). Only the name varies in length, and it sits between
+/// fixed-length parts, so two different inputs never give the same bytes.
+fn proof_input(challenge: &Challenge, central_name: &str, version: u16) -> Vec<u8> {
+    let mut input = Vec::with_capacity(AUTH_LABEL.len() + 32 + central_name.len() + 2);
+    input.extend_from_slice(AUTH_LABEL);
+    input.extend_from_slice(&challenge.0);
+    input.extend_from_slice(central_name.as_bytes());
+    input.extend_from_slice(&version.to_le_bytes());
+    input
+}
+
+/// Central's proof that it holds `key`: HMAC-SHA256(key, [`AUTH_LABEL`] || challenge ||
+/// central_name || version as 2 little-endian bytes). Fails only on an empty key.
+pub fn prove(
+    key: &[u8],
+    challenge: &Challenge,
+    central_name: &str,
+    version: u16,
+) -> Result<Proof, HandshakeError> {
+    if key.is_empty() {
+        return Err(HandshakeError::EmptyKey);
+    }
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let tag = hmac::sign(&key, &proof_input(challenge, central_name, version));
+    let mut proof = [0u8; 32];
+    proof.copy_from_slice(tag.as_ref());
+    Ok(Proof(proof))
+}
+
+/// Checks Central's proof in constant time. Fails with [`HandshakeError::BadProof`] when it
+/// was not made with this key, challenge, name and version, and with
+/// [`HandshakeError::EmptyKey`] on an empty key (never accepted).
+pub fn verify(
+    key: &[u8],
+    challenge: &Challenge,
+    central_name: &str,
+    version: u16,
+    proof: &Proof,
+) -> Result<(), HandshakeError> {
+    if key.is_empty() {
+        return Err(HandshakeError::EmptyKey);
+    }
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    hmac::verify(
+        &key,
+        &proof_input(challenge, central_name, version),
+        &proof.0,
+    )
+    .map_err(|_| HandshakeError::BadProof)
+}
+
+/// The highest version both lists hold, or `None` when they share none.
+pub fn negotiate(ours: &[u16], theirs: &[u16]) -> Option<u16> {
+    ours.iter().copied().filter(|v| theirs.contains(v)).max()
+}
+
+/// Central's side: chooses the version from `hello` and proves the key. Fails when no version
+/// is common (Central then sends `refused` and closes) or the key is empty.
+pub fn answer_hello(
+    key: &[u8],
+    central_name: &str,
+    ours: &[u16],
+    hello: &Hello,
+) -> Result<Auth, HandshakeError> {
+    let version =
+        negotiate(ours, &hello.versions).ok_or_else(|| HandshakeError::NoCommonVersion {
+            ours: ours.to_vec(),
+            theirs: hello.versions.clone(),
+        })?;
+    let proof = prove(key, &hello.challenge, central_name, version)?;
+    Ok(Auth {
+        version,
+        central_name: central_name.to_owned(),
+        proof,
+    })
+}
+
+/// The agent's side: checks that Central chose a version the agent offered and proved the key
+/// over the agent's own challenge. On success the agent sends `welcome` with the returned
+/// version; on failure `refused` with the error's text, and closes.
+pub fn check_auth(key: &[u8], hello: &Hello, auth: &Auth) -> Result<u16, HandshakeError> {
+    if !hello.versions.contains(&auth.version) {
+        return Err(HandshakeError::VersionNotOffered {
+            chosen: auth.version,
+            offered: hello.versions.clone(),
+        });
+    }
+    verify(
+        key,
+        &hello.challenge,
+        &auth.central_name,
+        auth.version,
+        &auth.proof,
+    )?;
+    Ok(auth.version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proof_matches_an_independent_hmac() {
+        // The input layout is part of the protocol: check it byte by byte.
+        let challenge = Challenge([7; 32]);
+        let mut input = b"ipam-agent-auth-v1".to_vec();
+        input.extend([7u8; 32]);
+        input.extend(b"central-1");
+        input.extend([1, 0]);
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"k");
+        let expected = hmac::sign(&key, &input);
+        let proof = prove(b"k", &challenge, "central-1", 1).unwrap();
+        assert_eq!(proof.0.as_slice(), expected.as_ref());
+    }
+
+    #[test]
+    fn challenges_are_fresh_and_print_as_hex() {
+        let a = new_challenge().unwrap();
+        let b = new_challenge().unwrap();
+        assert_ne!(a, b);
+        let text = a.to_string();
+        assert_eq!(text.len(), 64);
+        assert_eq!(text.parse::<Challenge>().unwrap(), a);
+        assert!("00".parse::<Challenge>().is_err());
+    }
+}
