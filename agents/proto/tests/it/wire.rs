@@ -67,9 +67,9 @@ fn handshake_messages() {
 }
 
 #[test]
-fn frame_prefix_is_big_endian_payload_length() {
+fn frame_prefix_is_little_endian_payload_length() {
     let frame = encode(&Message::Ping { nonce: 7 }).unwrap();
-    assert_eq!(&frame[..4], &[0, 0, 0, 20]);
+    assert_eq!(&frame[..4], &[20, 0, 0, 0]);
     assert_eq!(&frame[4..], br#"{"ping":{"nonce":7}}"#);
 }
 
