@@ -95,6 +95,25 @@ async function step(name, f) {
   assert.deepEqual(problems.slice(before), [], `browser errors during ${name}`);
 }
 
+/**
+ * Every visible control has an accessible name (a label, aria-label or aria-labelledby, or
+ * text for buttons and links), and the view has one h1.
+ */
+async function checkLabels(where) {
+  const unnamed = await page.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('input, select, textarea, button, a[href], [role=gridcell], [role=treeitem]')) {
+      if (!el.checkVisibility()) continue;
+      const named = (el.labels && el.labels.length > 0) || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+        || (['BUTTON', 'A'].includes(el.tagName) && el.textContent.trim());
+      if (!named) out.push(el.outerHTML.slice(0, 120));
+    }
+    return out;
+  });
+  assert.deepEqual(unnamed, [], `controls without a name on ${where}`);
+  assert.equal(await page.locator('#view h1').count(), 1, `one h1 on ${where}`);
+}
+
 /** Runs f while failed API calls (4xx) are expected. */
 async function expectingRefusals(f) {
   allowApiErrors++;
@@ -212,6 +231,7 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     await page.locator('#address-map [tabindex="0"]').focus();
     await page.keyboard.press('ArrowRight');
     assert.equal(await page.evaluate(() => document.activeElement.dataset.addr), '10.20.1.1');
+    await checkLabels('the range view');
   }));
 
   await t.test('allocate N addresses', () => step('04-allocate', async () => {
@@ -240,11 +260,13 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     assert.match(await row.first().textContent(), /Owner/);
     assert.match(await row.first().textContent(), /administrator/);
     assert.equal(await page.getByLabel('Owner').inputValue(), 'alice-team');
+    await checkLabels('the record editor');
     // The whole history, filtered by user.
     await nav(`#/history`);
     await page.getByLabel('User', { exact: true }).fill('administrator');
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.locator('#history-table').getByText('alice-team').first().waitFor();
+    await checkLabels('the history');
   }));
 
   await t.test('find a free /28 in the container and create it', () => step('06-free-block', async () => {
@@ -273,6 +295,7 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     await page.getByRole('button', { name: 'Apply' }).click();
     await page.getByRole('treeitem', { name: /^10\.20\.1\.0\/24/ }).waitFor();
     assert.equal(await page.locator('#tree-filter-error').textContent(), '');
+    await checkLabels('the range tree');
   }));
 
   await t.test('a range name with <script> is shown as text', () => step('08-injection', async () => {
@@ -321,6 +344,7 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     assert.match(report, /3.*not an IP address/s);
     assert.match(report, /5/);
     assert.equal(await page.locator('#import-progress').evaluate((e) => [e.value, e.max].join('/')), '4/4');
+    await checkLabels('the import');
   }));
 
   await t.test('administration: a role with Read only, a user in it', () => step('12-admin', async () => {
@@ -336,6 +360,37 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     await row.getByRole('button', { name: 'Memberships' }).click();
     await fillDialog({ 'Role readers': true }, 'Save');
     await page.getByRole('row').filter({ hasText: 'viewer' }).filter({ hasText: 'readers' }).waitFor();
+    await checkLabels('the administration');
+    for (const tab of ['groups', 'properties', 'folders']) {
+      await nav(`#/admin/${tab}`);
+      await page.locator('#admin-body table').first().waitFor();
+      await checkLabels(`administration: ${tab}`);
+    }
+  }));
+
+  await t.test('edit a range, sort sub-ranges, delete a range after confirming', () => step('12b-edit-delete', async () => {
+    await nav('#/ranges');
+    await page.getByRole('link', { name: '10.20.0.0/16' }).click();
+    await page.getByRole('button', { name: 'Edit properties' }).click();
+    await fillDialog({ Title: 'lab west', Locked: false }, 'Save');
+    await page.locator('.details').getByText('lab west').waitFor();
+    // Sub-ranges sort by a click on a column header, and say how.
+    const header = page.getByRole('columnheader', { name: 'From' });
+    await header.getByRole('button').click();
+    await header.getByRole('button').click();
+    assert.equal(await header.getAttribute('aria-sort'), 'descending');
+    const firstFrom = await page.locator('table tbody tr').first().locator('td').nth(1).textContent();
+    assert.equal(firstFrom, '10.20.1.128');
+    // Delete asks first; cancelling keeps the range.
+    await page.getByRole('link', { name: '10.20.1.128/25' }).click();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Cancel' }).click();
+    await page.locator('h1', { hasText: '10.20.1.128/25' }).waitFor();
+    await page.getByRole('button', { name: 'Delete' }).click();
+    await page.locator('dialog[open]').getByRole('button', { name: 'Delete' }).click();
+    await page.locator('#status', { hasText: 'Deleted 10.20.1.128/25' }).waitFor();
+    await page.locator('h1', { hasText: '10.20.0.0/16' }).waitFor();
+    assert.equal(await page.getByRole('link', { name: '10.20.1.128/25' }).count(), 0);
   }));
 
   await t.test('a user without write permission sees no actions, and writes are refused', () => step('13-read-only', async () => {
