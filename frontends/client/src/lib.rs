@@ -13,14 +13,11 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::client::danger::{
-    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
-};
-use tokio_rustls::rustls::crypto::{ring as provider, WebPkiSupportedAlgorithms};
-use tokio_rustls::rustls::{self, ClientConfig, DigitallySignedStruct, SignatureScheme};
 use tokio_rustls::TlsConnector;
 
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::ServerName;
+
+pub mod tls;
 
 /// Why a request failed before an HTTP answer arrived.
 #[derive(Debug, thiserror::Error)]
@@ -110,35 +107,23 @@ impl Client {
         let seen: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let tls = match trust {
             Trust::Plaintext => None,
-            Trust::Fingerprint(f) => {
-                let pin = normalize(&f);
-                if pin.len() != 64 {
-                    return Err(transport(
-                        "pinning the certificate",
-                        format!("{f:?} is not a SHA-256 fingerprint (64 hex digits)"),
-                    ));
-                }
-                Some(pin)
-            }
+            Trust::Fingerprint(f) => Some(tls::normalize_pin(&f).ok_or_else(|| {
+                transport(
+                    "pinning the certificate",
+                    format!("{f:?} is not a SHA-256 fingerprint (64 hex digits)"),
+                )
+            })?),
             Trust::AnyCertificate | Trust::FirstUse => Some(String::new()),
         }
         .map(|pin| {
-            let p = Arc::new(provider::default_provider());
-            let verifier = Arc::new(Pinned {
-                pin,
-                algs: p.signature_verification_algorithms,
-                seen: seen.clone(),
-            });
-            let mut cfg = ClientConfig::builder_with_provider(p)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .dangerous()
-                .with_custom_certificate_verifier(verifier)
-                .with_no_client_auth();
-            cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+            let (cfg, seen_by) = tls::pinned_client(Some(pin), &[b"http/1.1"]);
             let name = ServerName::IpAddress(addr.ip().into());
-            (TlsConnector::from(Arc::new(cfg)), name)
+            (TlsConnector::from(cfg), name, seen_by)
         });
+        let (tls, seen) = match tls {
+            Some((c, n, s)) => (Some((c, n)), s),
+            None => (None, seen),
+        };
         let mut c = Client {
             addr,
             tls,
@@ -353,76 +338,6 @@ where
         let _ = conn.await;
     });
     Ok(sender)
-}
-
-fn normalize(f: &str) -> String {
-    f.chars()
-        .filter(char::is_ascii_hexdigit)
-        .map(|c| c.to_ascii_uppercase())
-        .collect()
-}
-
-/// Accepts the certificate whose SHA-256 matches the pin (any, when the pin is empty), and
-/// still verifies the handshake signatures.
-#[derive(Debug)]
-struct Pinned {
-    pin: String,
-    algs: WebPkiSupportedAlgorithms,
-    seen: Arc<std::sync::Mutex<Option<String>>>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let d = ring::digest::digest(&ring::digest::SHA256, end_entity.as_ref());
-        let got: String = d.as_ref().iter().map(|b| format!("{b:02X}")).collect();
-        *self.seen.lock().expect("fingerprint lock") = Some(
-            d.as_ref()
-                .iter()
-                .map(|b| format!("{b:02X}"))
-                .collect::<Vec<_>>()
-                .join(":"),
-        );
-        if self.pin.is_empty() {
-            return Ok(ServerCertVerified::assertion());
-        }
-        if got == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(format!(
-                "certificate fingerprint {got} does not match the pinned {}",
-                self.pin
-            )))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algs)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algs)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algs.supported_schemes()
-    }
 }
 
 fn base64_encode(b: &[u8]) -> String {

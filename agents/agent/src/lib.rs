@@ -1,0 +1,24 @@
+//! `ipam-agent`: the agent that sits next to DNS and DHCP servers, and Central's side of the
+//! link to it.
+//!
+//! The protocol (frames, handshake, messages) is [`ipam_agent_proto`]; this crate runs it
+//! over TLS:
+//!
+//! - [`serve`] is the agent's side: a TLS listener (the agent's certificate is self-signed on
+//!   first start, see [`ipam_client::tls`]), the handshake in which Central proves the shared
+//!   key, then requests dispatched to a [`Handler`] (the DNS/DHCP drivers), heartbeats, and a
+//!   bounded frame size. A broken, oversize or unexpected frame closes that connection with a
+//!   logged reason; other connections and the agent go on.
+//! - [`link`] is Central's side: [`link::connect`] makes one connection (pinning the agent's
+//!   certificate: a changed certificate is refused, like SSH known hosts, see [`pins`]) and
+//!   answers an [`AgentLink`] that multiplexes requests by id, sends heartbeats and ends when
+//!   the agent stops answering; [`link::Supervisor`] keeps a link up, reconnecting with
+//!   exponential backoff.
+//! - [`wire`] reads and writes messages on any async stream.
+pub mod link;
+pub mod pins;
+pub mod serve;
+pub mod wire;
+
+pub use link::{AgentLink, LinkConfig, LinkError};
+pub use serve::{AgentConfig, Handler};

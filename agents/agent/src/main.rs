@@ -1,0 +1,159 @@
+//! `ipam-agent`: runs next to DNS and DHCP servers and carries out what Central asks, over
+//! TLS (DNS agent on 1337, DHCP agent on 4151). Central must prove the shared key.
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, ValueEnum};
+use ipam_agent::serve::{serve, AgentConfig, Handler};
+use ipam_agent_proto::{
+    ManagedServer, RemoteError, RemoteErrorCode, RequestBody, ResponseBody, Role,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Roles {
+    /// A DNS agent (default port 1337).
+    Dns,
+    /// A DHCP agent (default port 4151).
+    Dhcp,
+    /// Both, on both ports.
+    Both,
+}
+
+/// The ipam agent: drives DNS and DHCP servers for Central.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// What this agent does.
+    #[arg(long, value_enum, default_value = "dns", env = "IPAM_AGENT_ROLE")]
+    role: Roles,
+    /// Address to listen on (default 0.0.0.0:1337 for DNS, 0.0.0.0:4151 for DHCP; with
+    /// `both`, the DNS port is this one's and the DHCP port is 4151).
+    #[arg(long, env = "IPAM_AGENT_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Directory for the agent's TLS certificate (created on first start).
+    #[arg(long, default_value = "./ipam-agent-data", env = "IPAM_AGENT_DATA_DIR")]
+    data_dir: PathBuf,
+    /// File holding the shared key Central must prove (at least 16 bytes; the environment
+    /// variable IPAM_AGENT_KEY may hold the key itself instead).
+    #[arg(long, env = "IPAM_AGENT_KEY_FILE")]
+    key_file: Option<PathBuf>,
+    /// The agent's name (default: the host name).
+    #[arg(long, env = "IPAM_AGENT_NAME")]
+    name: Option<String>,
+    /// Log filter (error, warn, info, debug).
+    #[arg(long, default_value = "info", env = "IPAM_AGENT_LOG")]
+    log: String,
+}
+
+/// The drivers behind the agent. None is configured yet: every request names an unknown
+/// server (the BIND, PowerDNS, Kea and dhcpd drivers plug in here).
+struct Drivers {
+    servers: Vec<ManagedServer>,
+}
+
+impl Handler for Drivers {
+    fn servers(&self) -> Vec<ManagedServer> {
+        self.servers.clone()
+    }
+
+    fn handle(&self, body: RequestBody) -> Result<ResponseBody, RemoteError> {
+        Err(RemoteError::new(
+            RemoteErrorCode::UnknownServer,
+            format!("this agent manages no server named {:?}", body.server()),
+        ))
+    }
+}
+
+fn key(args: &Args) -> Result<Vec<u8>> {
+    let key = match (&args.key_file, std::env::var("IPAM_AGENT_KEY")) {
+        (Some(f), _) => std::fs::read(f)
+            .with_context(|| format!("reading the key file {}", f.display()))?
+            .trim_ascii()
+            .to_vec(),
+        (None, Ok(k)) => k.trim().as_bytes().to_vec(),
+        (None, Err(_)) => bail!(
+            "no shared key: give --key-file (or IPAM_AGENT_KEY); without one any Central could drive this agent"
+        ),
+    };
+    if key.len() < 16 {
+        bail!(
+            "the shared key has {} bytes; use at least 16 random bytes",
+            key.len()
+        );
+    }
+    Ok(key)
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_target(false)
+        .init();
+    let key = key(&args)?;
+    let name = args.name.clone().unwrap_or_else(|| {
+        std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "ipam-agent".into())
+    });
+    let (roles, ports): (Vec<Role>, Vec<u16>) = match args.role {
+        Roles::Dns => (vec![Role::Dns], vec![1337]),
+        Roles::Dhcp => (vec![Role::Dhcp], vec![4151]),
+        Roles::Both => (vec![Role::Dns, Role::Dhcp], vec![1337, 4151]),
+    };
+    let mut addrs: Vec<SocketAddr> = ports
+        .iter()
+        .map(|p| SocketAddr::from(([0, 0, 0, 0], *p)))
+        .collect();
+    if let Some(l) = args.listen {
+        addrs[0] = l;
+    }
+    let id = ipam_client::tls::load_or_create(&args.data_dir.join("tls"), None, &[])
+        .context("the agent's TLS certificate")?;
+    if id.created {
+        println!(
+            "Created a self-signed TLS certificate in {}",
+            args.data_dir.join("tls").display()
+        );
+    }
+    println!("TLS certificate SHA-256 fingerprint: {}", id.fingerprint);
+    let cfg = Arc::new(AgentConfig::new(name.clone(), roles, key));
+    let handler: Arc<dyn Handler> = Arc::new(Drivers {
+        servers: Vec::new(),
+    });
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for a in addrs {
+        let listener = tokio::net::TcpListener::bind(a)
+            .await
+            .with_context(|| format!("listening on {a}"))?;
+        let bound = listener.local_addr()?;
+        println!("ipam-agent {name} listening on {bound}");
+        let mut stop = stop_rx.clone();
+        tasks.push(tokio::spawn(serve(
+            listener,
+            id.config.clone(),
+            cfg.clone(),
+            handler.clone(),
+            async move {
+                let _ = stop.changed().await;
+            },
+        )));
+    }
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    Ok(())
+}

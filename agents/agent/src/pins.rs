@@ -1,0 +1,98 @@
+//! Agents' certificates as Central pinned them: one line per agent, `host:port FINGERPRINT`,
+//! in a file like SSH's known_hosts. The first contact pins; a different certificate later
+//! is refused until its line is removed.
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The pinned certificates, kept in a file.
+#[derive(Clone, Debug)]
+pub struct Pins {
+    path: PathBuf,
+    map: Arc<Mutex<HashMap<String, String>>>,
+}
+
+/// How a presented certificate compares with the pin.
+#[derive(Debug, PartialEq, Eq)]
+pub enum PinCheck {
+    /// The pinned one.
+    Same,
+    /// No pin yet: it is pinned now.
+    New,
+    /// Another one is pinned (its fingerprint).
+    Changed(String),
+}
+
+impl Pins {
+    /// Opens (or starts) the pin file; lines that are not `addr fingerprint` are ignored.
+    pub fn open(path: &Path) -> std::io::Result<Pins> {
+        let mut map = HashMap::new();
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                for line in text.lines() {
+                    let mut it = line.split_whitespace();
+                    if let (Some(a), Some(f)) = (it.next(), it.next()) {
+                        if !a.starts_with('#') {
+                            map.insert(a.to_string(), f.to_string());
+                        }
+                    }
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        Ok(Pins {
+            path: path.to_path_buf(),
+            map: Arc::new(Mutex::new(map)),
+        })
+    }
+
+    /// The file, for messages.
+    pub fn file(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    /// The fingerprint pinned for an agent.
+    pub fn get(&self, addr: &str) -> Option<String> {
+        self.map.lock().expect("pins lock").get(addr).cloned()
+    }
+
+    /// Compares `got` with the pin of `addr` (`pinned`, as read before the handshake), and
+    /// pins it when there was none (appending to the file).
+    pub fn check(&self, addr: &str, got: &str, pinned: Option<&str>) -> PinCheck {
+        let same = |a: &str, b: &str| {
+            ipam_client::tls::normalize_pin(a).is_some()
+                && ipam_client::tls::normalize_pin(a) == ipam_client::tls::normalize_pin(b)
+        };
+        match pinned {
+            Some(p) if same(p, got) => PinCheck::Same,
+            Some(p) => PinCheck::Changed(p.to_string()),
+            None => {
+                let mut map = self.map.lock().expect("pins lock");
+                if let Some(p) = map.get(addr) {
+                    // Pinned meanwhile by another connection.
+                    return if same(p, got) {
+                        PinCheck::Same
+                    } else {
+                        PinCheck::Changed(p.clone())
+                    };
+                }
+                map.insert(addr.to_string(), got.to_string());
+                let line = format!("{addr} {got}\n");
+                let written = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&self.path)
+                    .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_all()));
+                if let Err(e) = written {
+                    tracing::warn!(
+                        "cannot save the pin of {addr} in {}: {e}",
+                        self.path.display()
+                    );
+                }
+                PinCheck::New
+            }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The agent's side of the link: a TLS listener, the handshake, and requests dispatched to
+//! the drivers.
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipam_agent_proto::{
+    check_auth, new_challenge, Hello, ManagedServer, Message, RemoteError, RemoteErrorCode,
+    RequestBody, Response, ResponseBody, Role, SUPPORTED_VERSIONS,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Semaphore};
+use tokio_rustls::rustls::ServerConfig;
+use tokio_rustls::TlsAcceptor;
+
+use crate::wire::{self, Reader, WireError};
+
+/// What the agent does with requests: the DNS and DHCP drivers behind it. Calls run on
+/// tokio's blocking pool (drivers do blocking I/O), several at a time.
+pub trait Handler: Send + Sync + 'static {
+    /// The servers it manages (sent in `hello`).
+    fn servers(&self) -> Vec<ManagedServer>;
+    /// Carries out one request.
+    fn handle(&self, body: RequestBody) -> Result<ResponseBody, RemoteError>;
+}
+
+/// The agent's settings for the link.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The agent's name (its host name by default).
+    pub name: String,
+    /// What it does.
+    pub roles: Vec<Role>,
+    /// The shared key Central must prove.
+    pub key: Vec<u8>,
+    /// Largest frame accepted or sent.
+    pub max_frame_len: u32,
+    /// A ping is sent after this long without a message from Central.
+    pub heartbeat: Duration,
+    /// The connection is closed after this long without any message from Central.
+    pub idle_timeout: Duration,
+    /// Time for the TLS handshake and the protocol handshake.
+    pub handshake_timeout: Duration,
+    /// Requests carried out at once on one connection.
+    pub max_in_flight: usize,
+}
+
+impl AgentConfig {
+    /// Defaults for `name`, `roles` and `key`: 16 MiB frames, a ping after 10 s of silence,
+    /// closed after 35 s, 10 s to shake hands, 32 requests at once.
+    pub fn new(name: impl Into<String>, roles: Vec<Role>, key: Vec<u8>) -> AgentConfig {
+        AgentConfig {
+            name: name.into(),
+            roles,
+            key,
+            max_frame_len: ipam_agent_proto::DEFAULT_MAX_FRAME_LEN,
+            heartbeat: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(35),
+            handshake_timeout: Duration::from_secs(10),
+            max_in_flight: 32,
+        }
+    }
+}
+
+/// Accepts connections until `shutdown` completes. Each connection is served on its own
+/// task; one that fails is closed and logged, the others go on.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    cfg: Arc<AgentConfig>,
+    handler: Arc<dyn Handler>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    tokio::pin!(shutdown);
+    loop {
+        let (tcp, peer) = tokio::select! {
+            _ = &mut shutdown => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = tcp.set_nodelay(true);
+        let (acceptor, cfg, handler) = (acceptor.clone(), cfg.clone(), handler.clone());
+        tokio::spawn(async move {
+            match connection(acceptor, tcp, peer, cfg, handler).await {
+                Ok(()) | Err(WireError::Closed) => tracing::info!(%peer, "Central disconnected"),
+                Err(e) => tracing::warn!(%peer, "connection closed: {e}"),
+            }
+        });
+    }
+}
+
+fn io_err(msg: String) -> WireError {
+    WireError::Io(std::io::Error::other(msg))
+}
+
+async fn connection(
+    acceptor: TlsAcceptor,
+    tcp: tokio::net::TcpStream,
+    peer: SocketAddr,
+    cfg: Arc<AgentConfig>,
+    handler: Arc<dyn Handler>,
+) -> Result<(), WireError> {
+    let hs = cfg.handshake_timeout;
+    let tls = tokio::time::timeout(hs, acceptor.accept(tcp))
+        .await
+        .map_err(|_| io_err(format!("no TLS handshake within {hs:?}")))??;
+    let (r, mut w) = tokio::io::split(tls);
+    let mut reader = Reader::new(r, cfg.max_frame_len);
+    let max = cfg.max_frame_len;
+    let challenge = new_challenge().map_err(|e| io_err(e.to_string()))?;
+    let hello = Hello {
+        versions: SUPPORTED_VERSIONS.to_vec(),
+        agent_name: cfg.name.clone(),
+        roles: cfg.roles.clone(),
+        servers: handler.servers(),
+        challenge,
+    };
+    wire::write(&mut w, &Message::Hello(hello.clone()), max).await?;
+    let auth = match tokio::time::timeout(hs, reader.next()).await {
+        Err(_) => return Err(io_err(format!("no auth within {hs:?}"))),
+        Ok(Ok(Message::Auth(a))) => a,
+        Ok(Ok(other)) => {
+            let reason = format!("expected auth, got {}", other.name());
+            let _ = wire::write(
+                &mut w,
+                &Message::Refused {
+                    reason: reason.clone(),
+                },
+                max,
+            )
+            .await;
+            return Err(io_err(reason));
+        }
+        Ok(Err(e)) => return Err(e),
+    };
+    match check_auth(&cfg.key, &hello, &auth) {
+        Ok(version) => {
+            wire::write(&mut w, &Message::Welcome { version }, max).await?;
+            tracing::info!(%peer, central = auth.central_name, version, "Central connected");
+        }
+        Err(e) => {
+            let reason = format!("refused: {e}");
+            let _ = wire::write(
+                &mut w,
+                &Message::Refused {
+                    reason: reason.clone(),
+                },
+                max,
+            )
+            .await;
+            tracing::warn!(%peer, central = auth.central_name, "{reason}");
+            return Err(io_err(reason));
+        }
+    }
+
+    // Answers go through one writer task, in the order they are ready.
+    let (tx, mut rx) = mpsc::channel::<Message>(256);
+    let writer = tokio::spawn(async move {
+        while let Some(m) = rx.recv().await {
+            wire::write(&mut w, &m, max).await?;
+        }
+        Ok::<(), WireError>(())
+    });
+    let slots = Arc::new(Semaphore::new(cfg.max_in_flight));
+    let nonce = AtomicU64::new(1);
+    let result = loop {
+        let next = tokio::time::timeout(cfg.heartbeat, reader.next()).await;
+        let m = match next {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => break Err(e),
+            Err(_) => {
+                // Silence: ping, and give up when even that goes unanswered.
+                let n = nonce.fetch_add(1, Ordering::Relaxed);
+                if tx.send(Message::Ping { nonce: n }).await.is_err() {
+                    break Err(WireError::Closed);
+                }
+                let rest = cfg.idle_timeout.saturating_sub(cfg.heartbeat);
+                match tokio::time::timeout(rest, reader.next()).await {
+                    Ok(Ok(m)) => m,
+                    Ok(Err(e)) => break Err(e),
+                    Err(_) => {
+                        break Err(io_err(format!(
+                            "no message from Central for {:?}",
+                            cfg.idle_timeout
+                        )))
+                    }
+                }
+            }
+        };
+        match m {
+            Message::Request(req) => {
+                let permit = slots.clone().acquire_owned().await.expect("never closed");
+                let (tx, handler) = (tx.clone(), handler.clone());
+                tokio::spawn(async move {
+                    let id = req.id;
+                    let result = match req.validate() {
+                        Err(e) => Err(RemoteError::from(e)),
+                        Ok(()) => tokio::task::spawn_blocking(move || handler.handle(req.body))
+                            .await
+                            .unwrap_or_else(|e| {
+                                Err(RemoteError::new(
+                                    RemoteErrorCode::Internal,
+                                    format!("the driver failed: {e}"),
+                                ))
+                            }),
+                    };
+                    drop(permit);
+                    let _ = tx.send(Message::Response(Response { id, result })).await;
+                });
+            }
+            Message::Ping { nonce } => {
+                if tx.send(Message::Pong { nonce }).await.is_err() {
+                    break Err(WireError::Closed);
+                }
+            }
+            Message::Pong { .. } => {}
+            other => {
+                break Err(io_err(format!(
+                    "unexpected {} from Central after the handshake",
+                    other.name()
+                )))
+            }
+        }
+    };
+    drop(tx);
+    let _ = writer.await;
+    result
+}

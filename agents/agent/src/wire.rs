@@ -1,0 +1,61 @@
+//! Messages on an async byte stream, with the protocol's codec and a bounded frame size.
+use ipam_agent_proto::{encode_with_limit, FrameDecoder, Message, ProtoError};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+/// Why a connection ended.
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    /// The peer closed the connection.
+    #[error("the peer closed the connection")]
+    Closed,
+    /// A socket error.
+    #[error("connection error: {0}")]
+    Io(#[from] std::io::Error),
+    /// A broken, oversize or undecodable frame (the connection is closed).
+    #[error("protocol error: {0}")]
+    Proto(#[from] ProtoError),
+}
+
+/// Reads messages from a stream.
+pub struct Reader<R> {
+    inner: R,
+    decoder: FrameDecoder,
+    buf: Vec<u8>,
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    /// Reads with frames of at most `max_frame_len` bytes.
+    pub fn new(inner: R, max_frame_len: u32) -> Reader<R> {
+        Reader {
+            inner,
+            decoder: FrameDecoder::with_max_frame_len(max_frame_len),
+            buf: vec![0; 64 * 1024],
+        }
+    }
+
+    /// The next message; an error ends the connection.
+    pub async fn next(&mut self) -> Result<Message, WireError> {
+        loop {
+            if let Some(m) = self.decoder.next_message()? {
+                return Ok(m);
+            }
+            let n = self.inner.read(&mut self.buf).await?;
+            if n == 0 {
+                return Err(WireError::Closed);
+            }
+            self.decoder.push(&self.buf[..n]);
+        }
+    }
+}
+
+/// Writes one message as one frame.
+pub async fn write<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    m: &Message,
+    max_frame_len: u32,
+) -> Result<(), WireError> {
+    let frame = encode_with_limit(m, max_frame_len)?;
+    w.write_all(&frame).await?;
+    w.flush().await?;
+    Ok(())
+}
