@@ -144,8 +144,8 @@ fn create_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), TlsErro
             names.push(h.to_string());
         }
     }
-    let ck = rcgen::generate_simple_self_signed(names)
-        .map_err(|e| err("creating a certificate", e))?;
+    let ck =
+        rcgen::generate_simple_self_signed(names).map_err(|e| err("creating a certificate", e))?;
     write_private(key, ck.key_pair.serialize_pem().as_bytes()).map_err(io)?;
     std::fs::write(cert, ck.cert.pem()).map_err(io)?;
     Ok(())
