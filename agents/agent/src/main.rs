@@ -6,10 +6,9 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
+use ipam_agent::drivers::{Drivers, ServersFile};
 use ipam_agent::serve::{serve, AgentConfig, Handler};
-use ipam_agent_proto::{
-    ManagedServer, RemoteError, RemoteErrorCode, RequestBody, ResponseBody, Role,
-};
+use ipam_agent_proto::Role;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 enum Roles {
@@ -42,28 +41,13 @@ struct Args {
     /// The agent's name (default: the host name).
     #[arg(long, env = "IPAM_AGENT_NAME")]
     name: Option<String>,
+    /// The servers this agent manages (TOML; see `ipam_agent::drivers`). Without it the
+    /// agent manages none.
+    #[arg(long, env = "IPAM_AGENT_CONFIG")]
+    config: Option<PathBuf>,
     /// Log filter (error, warn, info, debug).
     #[arg(long, default_value = "info", env = "IPAM_AGENT_LOG")]
     log: String,
-}
-
-/// The drivers behind the agent. None is configured yet: every request names an unknown
-/// server (the BIND, PowerDNS, Kea and dhcpd drivers plug in here).
-struct Drivers {
-    servers: Vec<ManagedServer>,
-}
-
-impl Handler for Drivers {
-    fn servers(&self) -> Vec<ManagedServer> {
-        self.servers.clone()
-    }
-
-    fn handle(&self, body: RequestBody) -> Result<ResponseBody, RemoteError> {
-        Err(RemoteError::new(
-            RemoteErrorCode::UnknownServer,
-            format!("this agent manages no server named {:?}", body.server()),
-        ))
-    }
 }
 
 fn key(args: &Args) -> Result<Vec<u8>> {
@@ -123,9 +107,20 @@ async fn main() -> Result<()> {
     }
     println!("TLS certificate SHA-256 fingerprint: {}", id.fingerprint);
     let cfg = Arc::new(AgentConfig::new(name.clone(), roles, key));
-    let handler: Arc<dyn Handler> = Arc::new(Drivers {
-        servers: Vec::new(),
-    });
+    let file: ServersFile = match &args.config {
+        Some(p) => toml::from_str(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("in {}", p.display()))?,
+        None => ServersFile::default(),
+    };
+    let drivers = Drivers::from_file(&file)
+        .map_err(anyhow::Error::msg)
+        .context("the configured servers")?;
+    for s in drivers.servers() {
+        println!("managing {} ({:?})", s.name, s.kind);
+    }
+    let handler: Arc<dyn Handler> = Arc::new(drivers);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for a in addrs {

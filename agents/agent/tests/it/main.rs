@@ -3,6 +3,12 @@
 //! reconnecting Central.
 #![allow(missing_docs)]
 
+mod dns;
+// The DNS drivers' test harness (named and pdns_server started on loopback high ports).
+#[allow(dead_code)]
+#[path = "../../../dns/tests/it/harness.rs"]
+mod harness;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -19,12 +25,12 @@ use ipam_agent_proto::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const KEY: &[u8] = b"0123456789abcdef-test-key";
+pub(crate) const KEY: &[u8] = b"0123456789abcdef-test-key";
 
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(pub(crate) PathBuf);
 
 impl TempDir {
-    fn new(tag: &str) -> TempDir {
+    pub(crate) fn new(tag: &str) -> TempDir {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let p = std::env::temp_dir().join(format!(
             "ipam-agent-{tag}-{}-{}",
@@ -305,14 +311,18 @@ async fn heartbeats_keep_an_idle_link_up() {
 }
 
 /// The real `ipam-agent` binary.
-struct Binary {
+pub(crate) struct Binary {
     child: Child,
-    addr: String,
+    pub(crate) addr: String,
     fingerprint: String,
 }
 
 impl Binary {
     fn start(data: &Path, listen: &str) -> Binary {
+        Binary::start_with(data, listen, &[])
+    }
+
+    pub(crate) fn start_with(data: &Path, listen: &str, extra: &[&str]) -> Binary {
         let key = data.join("key");
         std::fs::write(&key, KEY).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_ipam-agent"))
@@ -321,7 +331,9 @@ impl Binary {
             .arg(data)
             .arg("--key-file")
             .arg(&key)
+            .args(extra)
             .env_remove("IPAM_AGENT_KEY")
+            .env_remove("IPAM_AGENT_CONFIG")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
