@@ -1,4 +1,4 @@
-//! The servers an agent manages, from its configuration file, and the [`Handler`] that sends
+//! The servers an agent manages (BIND, PowerDNS, Kea, ISC dhcpd), from its configuration file, and the [`Handler`] that sends
 //! each request to the right driver.
 //!
 //! ```toml
@@ -18,11 +18,24 @@
 //! api = "127.0.0.1:8081"
 //! api_key = "..."
 //! nameservers = ["ns1.example.com."]
+//!
+//! [[kea]]
+//! name = "kea1"
+//! socket = "/run/kea/kea4-ctrl-socket"   # or: control_agent = "127.0.0.1:8000"
+//! # user = "...", password = "..."        # the control agent's basic authentication
+//!
+//! [[dhcpd]]
+//! name = "dhcpd1"
+//! config_file = "/etc/dhcp/dhcpd.conf"
+//! leases_file = "/var/lib/dhcp/dhcpd.leases"
+//! omapi = "127.0.0.1:7911"
+//! omapi_key = { name = "omapi_key", secret = "BASE64" }  # hmac-sha256
 //! ```
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use ipam_agent_dhcp::{DhcpServer, IscDhcpdConfig, IscDhcpdServer, KeaConfig, KeaServer, OmapiKey};
 use ipam_agent_dns::{
     BindConfig, BindServer, DnsError, DnsServer, NameServer, PowerDnsConfig, PowerDnsServer,
     TsigKey, ZoneDefaults,
@@ -47,6 +60,54 @@ pub struct ServersFile {
     /// PowerDNS Authoritative servers.
     #[serde(default)]
     pub powerdns: Vec<PowerDnsEntry>,
+    /// Kea DHCPv4 servers.
+    #[serde(default)]
+    pub kea: Vec<KeaEntry>,
+    /// ISC dhcpd servers.
+    #[serde(default)]
+    pub dhcpd: Vec<DhcpdEntry>,
+}
+
+/// One Kea DHCPv4 server: its control socket, or its control agent.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeaEntry {
+    /// Name, as Central knows it.
+    pub name: String,
+    /// kea-dhcp4's unix control socket.
+    #[serde(default)]
+    pub socket: Option<PathBuf>,
+    /// Or kea-ctrl-agent's `host:port`.
+    #[serde(default)]
+    pub control_agent: Option<String>,
+    /// The control agent's basic-authentication user.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// And password.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// Timeout of each command, seconds (default 30).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
+}
+
+/// One ISC dhcpd server.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpdEntry {
+    /// Name, as Central knows it.
+    pub name: String,
+    /// dhcpd.conf (scopes are read from it).
+    pub config_file: PathBuf,
+    /// dhcpd.leases.
+    pub leases_file: PathBuf,
+    /// OMAPI `host:port`.
+    pub omapi: String,
+    /// OMAPI key (hmac-sha256).
+    pub omapi_key: KeyEntry,
+    /// Timeout of each OMAPI exchange, seconds (default 10).
+    #[serde(default)]
+    pub timeout_secs: Option<u64>,
 }
 
 /// A TSIG or rndc key.
@@ -131,6 +192,7 @@ fn defaults(ns: &[String]) -> ZoneDefaults {
 /// The drivers of one agent.
 pub struct Drivers {
     dns: Vec<Box<dyn DnsServer>>,
+    dhcp: Vec<Box<dyn DhcpServer>>,
 }
 
 impl Drivers {
@@ -168,12 +230,52 @@ impl Drivers {
                 PowerDnsServer::new(cfg).map_err(|e| e.to_string())?,
             ));
         }
-        let mut names: Vec<&str> = dns.iter().map(|d| d.name()).collect();
+        let mut dhcp: Vec<Box<dyn DhcpServer>> = Vec::new();
+        for k in &f.kea {
+            let cfg = match (&k.socket, &k.control_agent) {
+                (Some(s), None) => KeaConfig::unix_socket(&k.name, s),
+                (None, Some(a)) => {
+                    let c = KeaConfig::control_agent(&k.name, a);
+                    match (&k.user, &k.password) {
+                        (Some(u), Some(p)) => c.with_credentials(u, p),
+                        _ => c,
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "kea {:?}: give either socket or control_agent",
+                        k.name
+                    ))
+                }
+            };
+            let cfg = cfg.with_timeout(Duration::from_secs(k.timeout_secs.unwrap_or(30)));
+            dhcp.push(Box::new(KeaServer::new(cfg)));
+        }
+        for d in &f.dhcpd {
+            let key = OmapiKey::from_base64(&d.omapi_key.name, &d.omapi_key.secret)
+                .map_err(|e| format!("dhcpd {:?}: {e}", d.name))?;
+            let cfg = IscDhcpdConfig::new(&d.name, &d.config_file, &d.leases_file, &d.omapi, key)
+                .with_timeout(Duration::from_secs(d.timeout_secs.unwrap_or(10)));
+            dhcp.push(Box::new(IscDhcpdServer::new(cfg)));
+        }
+        let mut names: Vec<&str> = dns
+            .iter()
+            .map(|d| d.name())
+            .chain(dhcp.iter().map(|d| d.name()))
+            .collect();
         names.sort_unstable();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(format!("two servers are named {:?}", w[0]));
         }
-        Ok(Drivers { dns })
+        Ok(Drivers { dns, dhcp })
+    }
+
+    fn dhcp(&self, name: &str) -> Result<&dyn DhcpServer, RemoteError> {
+        self.dhcp
+            .iter()
+            .find(|d| d.name() == name)
+            .map(|d| d.as_ref())
+            .ok_or_else(|| unknown(name))
     }
 
     fn dns(&self, name: &str) -> Result<&dyn DnsServer, RemoteError> {
@@ -194,11 +296,12 @@ fn unknown(name: &str) -> RemoteError {
 
 impl Handler for Drivers {
     fn servers(&self) -> Vec<ManagedServer> {
-        self.dns
-            .iter()
-            .map(|d| ManagedServer {
-                name: d.name().to_string(),
-                kind: d.kind(),
+        let dns = self.dns.iter().map(|d| (d.name(), d.kind()));
+        let dhcp = self.dhcp.iter().map(|d| (d.name(), d.kind()));
+        dns.chain(dhcp)
+            .map(|(name, kind)| ManagedServer {
+                name: name.to_string(),
+                kind,
             })
             .collect()
     }
@@ -206,10 +309,15 @@ impl Handler for Drivers {
     fn handle(&self, body: RequestBody) -> Result<ResponseBody, RemoteError> {
         match body {
             RequestBody::Dns { server, op } => Ok(dns_op(self.dns(&server)?, op)?),
+            RequestBody::Dhcp { server, op } => {
+                Ok(ipam_agent_dhcp::execute(self.dhcp(&server)?, &op)?)
+            }
             RequestBody::ServerStatus { server } => Ok(ResponseBody::Status {
-                status: self.dns(&server)?.status(),
+                status: match self.dns(&server) {
+                    Ok(d) => d.status(),
+                    Err(_) => self.dhcp(&server)?.status(),
+                },
             }),
-            RequestBody::Dhcp { server, .. } => Err(unknown(&server)),
         }
     }
 }
@@ -264,4 +372,82 @@ fn dns_op(s: &dyn DnsServer, op: DnsOp) -> Result<ResponseBody, DnsError> {
                 .serial,
         },
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drivers(toml_text: &str) -> Result<Drivers, String> {
+        let f: ServersFile = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        Drivers::from_file(&f)
+    }
+
+    #[test]
+    fn the_configuration_names_every_kind_of_server() {
+        let d = drivers(
+            r#"
+            [[powerdns]]
+            name = "pdns1"
+            api = "127.0.0.1:8081"
+            api_key = "k"
+            nameservers = ["ns1.example.com."]
+            [[kea]]
+            name = "kea1"
+            socket = "/run/kea/kea4-ctrl-socket"
+            [[kea]]
+            name = "kea2"
+            control_agent = "127.0.0.1:8000"
+            user = "u"
+            password = "p"
+            [[dhcpd]]
+            name = "dhcpd1"
+            config_file = "/etc/dhcp/dhcpd.conf"
+            leases_file = "/var/lib/dhcp/dhcpd.leases"
+            omapi = "127.0.0.1:7911"
+            omapi_key = { name = "omapi_key", secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQ=" }
+            "#,
+        )
+        .unwrap();
+        let kinds: Vec<(String, ipam_agent_proto::ServerKind)> =
+            d.servers().into_iter().map(|s| (s.name, s.kind)).collect();
+        use ipam_agent_proto::ServerKind as K;
+        assert_eq!(
+            kinds,
+            [
+                ("pdns1".into(), K::PowerDns),
+                ("kea1".into(), K::Kea),
+                ("kea2".into(), K::Kea),
+                ("dhcpd1".into(), K::IscDhcpd)
+            ]
+        );
+        // Unknown servers are answered, not dropped.
+        let e = d
+            .handle(RequestBody::ServerStatus {
+                server: "nope".into(),
+            })
+            .unwrap_err();
+        assert_eq!(e.code, RemoteErrorCode::UnknownServer);
+    }
+
+    #[test]
+    fn bad_configurations_are_refused_with_the_reason() {
+        for (text, want) in [
+            ("[[kea]]\nname = \"k\"\n", "either socket or control_agent"),
+            (
+                "[[kea]]\nname = \"k\"\nsocket = \"/s\"\n[[kea]]\nname = \"k\"\nsocket = \"/t\"\n",
+                "two servers are named",
+            ),
+            ("[[kea]]\nname = \"k\"\nsocket = \"/s\"\nsockett = 1\n", "unknown field"),
+            (
+                "[[dhcpd]]\nname = \"d\"\nconfig_file = \"/c\"\nleases_file = \"/l\"\nomapi = \"127.0.0.1:7911\"\nomapi_key = { name = \"k\", secret = \"not base64!\" }\n",
+                "d",
+            ),
+        ] {
+            match drivers(text) {
+                Err(e) => assert!(e.contains(want), "{text}: {e}"),
+                Ok(_) => panic!("{text} must be refused"),
+            }
+        }
+    }
 }

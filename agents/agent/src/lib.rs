@@ -14,8 +14,8 @@
 //!   answers an [`AgentLink`] that multiplexes requests by id, sends heartbeats and ends when
 //!   the agent stops answering; [`link::Supervisor`] keeps a link up, reconnecting with
 //!   exponential backoff.
-//! - [`drivers`] builds the DNS drivers (BIND, PowerDNS) from the agent's configuration file
-//!   and sends each request to the right one.
+//! - [`drivers`] builds the drivers (BIND, PowerDNS, Kea, ISC dhcpd) from the agent's
+//!   configuration file and sends each request to the right one.
 //! - [`wire`] reads and writes messages on any async stream.
 pub mod drivers;
 pub mod link;
