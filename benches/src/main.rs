@@ -1,10 +1,11 @@
 //! `ipam-bench`: side-by-side comparison harness. One subcommand per suite.
 //!
 //! ```text
-//! ipam-bench index|engine|store|http|import [--quick|--smoke] [--json FILE]
+//! ipam-bench index|engine|store|http|import|agents [--quick|--smoke] [--json FILE]
 //! ipam-bench report --tier small|medium|large|provider [--out DIR]
 //! ```
 
+mod agents_suite;
 mod engine_suite;
 mod http_suite;
 mod import_suite;
@@ -36,6 +37,10 @@ suites:
           target/report-TIER); needs PostgreSQL for the allocation charts
   import  `ipamctl import` of a CSV of 1,000,000 IPAM records into Central in this process
           (needs target/release/ipamctl: cargo build --release -p ipamctl)
+  agents  DNS records pushed to a real BIND (started here on loopback) through the agent link
+          (TLS, the agent and its BIND driver in this process) in batches of 1,000, and the
+          full 100,000-record zone read back through it; baseline: the BIND driver called
+          directly on the same named (needs named and rndc: apt-get install bind9 bind9-utils)
   http    Central over HTTPS in this process: 64 clients allocating single addresses
           (next free + claim) and reading records, checked for duplicates; baseline:
           GET /health on the same connections
@@ -108,6 +113,7 @@ fn main() -> Result<()> {
         Some("engine") => engine_suite::run(&opts)?,
         Some("http") => http_suite::run(&opts)?,
         Some("import") => import_suite::run(&opts)?,
+        Some("agents") => agents_suite::run(&opts)?,
         Some("report") => report_suite::run(
             report_suite::Tier::parse(tier.as_deref().unwrap_or("small"))?,
             out,

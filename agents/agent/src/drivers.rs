@@ -33,12 +33,13 @@
 //! ```
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use ipam_agent_dhcp::{DhcpServer, IscDhcpdConfig, IscDhcpdServer, KeaConfig, KeaServer, OmapiKey};
 use ipam_agent_dns::{
     BindConfig, BindServer, DnsError, DnsServer, NameServer, PowerDnsConfig, PowerDnsServer,
-    TsigKey, ZoneDefaults,
+    TsigKey, ZoneContents, ZoneDefaults,
 };
 use ipam_agent_proto::{
     DnsOp, ManagedServer, RemoteError, RemoteErrorCode, RequestBody, ResponseBody,
@@ -193,7 +194,20 @@ fn defaults(ns: &[String]) -> ZoneDefaults {
 pub struct Drivers {
     dns: Vec<Box<dyn DnsServer>>,
     dhcp: Vec<Box<dyn DhcpServer>>,
+    /// Zones being read page by page: one transfer serves every page of a read.
+    reads: Mutex<ZoneReads>,
 }
+
+/// Zones read recently, kept while their pages are fetched.
+#[derive(Default)]
+struct ZoneReads {
+    next: u64,
+    open: Vec<(u64, String, String, Instant, Arc<ZoneContents>)>,
+}
+
+/// Zone reads kept at once, and for how long.
+const OPEN_READS: usize = 8;
+const READ_TTL: Duration = Duration::from_secs(300);
 
 impl Drivers {
     /// Builds the drivers of a configuration (checking each; nothing is contacted yet).
@@ -267,7 +281,11 @@ impl Drivers {
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(format!("two servers are named {:?}", w[0]));
         }
-        Ok(Drivers { dns, dhcp })
+        Ok(Drivers {
+            dns,
+            dhcp,
+            reads: Mutex::default(),
+        })
     }
 
     fn dhcp(&self, name: &str) -> Result<&dyn DhcpServer, RemoteError> {
@@ -308,7 +326,7 @@ impl Handler for Drivers {
 
     fn handle(&self, body: RequestBody) -> Result<ResponseBody, RemoteError> {
         match body {
-            RequestBody::Dns { server, op } => Ok(dns_op(self.dns(&server)?, op)?),
+            RequestBody::Dns { server, op } => Ok(self.dns_op(self.dns(&server)?, op)?),
             RequestBody::Dhcp { server, op } => {
                 Ok(ipam_agent_dhcp::execute(self.dhcp(&server)?, &op)?)
             }
@@ -322,56 +340,118 @@ impl Handler for Drivers {
     }
 }
 
-/// Carries out one DNS operation.
-fn dns_op(s: &dyn DnsServer, op: DnsOp) -> Result<ResponseBody, DnsError> {
-    Ok(match op {
-        DnsOp::ListZones {} => ResponseBody::Zones {
-            zones: s.list_zones()?,
-        },
-        DnsOp::ReadZone {
-            zone,
-            view,
-            cursor,
-            limit,
-        } => {
-            // The driver reads the whole zone; the answer is one page of it, the cursor
-            // being the position of the next record.
-            let c = s.read_zone(&zone, view.as_deref())?;
-            let start = match cursor {
-                Some(c) => c.parse::<usize>().map_err(|_| DnsError::Invalid {
-                    server: s.name().to_string(),
-                    action: format!("reading zone {zone}"),
-                    reason: format!("cursor {c:?} is not from an earlier page"),
-                })?,
-                None => 0,
-            };
-            let limit = limit.map_or(MAX_ZONE_PAGE, |l| (l as usize).clamp(1, MAX_ZONE_PAGE));
-            let end = (start + limit).min(c.records.len());
-            ResponseBody::Zone {
-                zone: c.zone,
-                records: c.records.get(start..end).unwrap_or_default().to_vec(),
-                next_cursor: (end < c.records.len()).then(|| end.to_string()),
+impl Drivers {
+    /// Carries out one DNS operation.
+    fn dns_op(&self, s: &dyn DnsServer, op: DnsOp) -> Result<ResponseBody, DnsError> {
+        Ok(match op {
+            DnsOp::ListZones {} => ResponseBody::Zones {
+                zones: s.list_zones()?,
+            },
+            DnsOp::ReadZone {
+                zone,
+                view,
+                cursor,
+                limit,
+            } => self.read_page(s, zone, view, cursor, limit)?,
+            DnsOp::CreateZone { zone } => {
+                s.create_zone(&zone)?;
+                ResponseBody::Done {}
             }
+            DnsOp::DeleteZone { zone, view } => {
+                s.delete_zone(&zone, view.as_deref())?;
+                ResponseBody::Done {}
+            }
+            DnsOp::UpdateRecords {
+                zone,
+                view,
+                deletes,
+                adds,
+            } => ResponseBody::RecordsUpdated {
+                serial: s
+                    .update_records(&zone, view.as_deref(), &deletes, &adds)?
+                    .serial,
+            },
+        })
+    }
+
+    /// One page of a zone. The first page transfers the zone and keeps it; the cursor
+    /// (`READ:POSITION`) names that copy, so every page of one read comes from the same
+    /// transfer (one consistent version of the zone). A cursor whose copy is gone (expired
+    /// after 5 minutes, or pushed out) transfers the zone again and goes on at its position.
+    fn read_page(
+        &self,
+        s: &dyn DnsServer,
+        zone: String,
+        view: Option<String>,
+        cursor: Option<String>,
+        limit: Option<u32>,
+    ) -> Result<ResponseBody, DnsError> {
+        let bad = |c: &str| DnsError::Invalid {
+            server: s.name().to_string(),
+            action: format!("reading zone {zone}"),
+            reason: format!("cursor {c:?} is not from an earlier page"),
+        };
+        let (read, start) = match &cursor {
+            Some(c) => {
+                let (r, p) = c.split_once(':').ok_or_else(|| bad(c))?;
+                (
+                    Some(r.parse::<u64>().map_err(|_| bad(c))?),
+                    p.parse::<usize>().map_err(|_| bad(c))?,
+                )
+            }
+            None => (None, 0),
+        };
+        let key =
+            |r: &(u64, String, String, Instant, Arc<ZoneContents>)| r.1 == s.name() && r.2 == zone;
+        let kept = read.and_then(|id| {
+            let mut reads = self.reads.lock().expect("zone reads lock");
+            reads.open.retain(|r| r.3.elapsed() < READ_TTL);
+            reads
+                .open
+                .iter()
+                .find(|r| r.0 == id && key(r))
+                .map(|r| (r.0, r.4.clone()))
+        });
+        let (id, contents) = match kept {
+            Some(x) => x,
+            None => {
+                let c = Arc::new(s.read_zone(&zone, view.as_deref())?);
+                let mut reads = self.reads.lock().expect("zone reads lock");
+                reads.next += 1;
+                let id = reads.next;
+                if reads.open.len() >= OPEN_READS {
+                    reads.open.remove(0);
+                }
+                reads.open.push((
+                    id,
+                    s.name().to_string(),
+                    zone.clone(),
+                    Instant::now(),
+                    c.clone(),
+                ));
+                (id, c)
+            }
+        };
+        let limit = limit.map_or(MAX_ZONE_PAGE, |l| (l as usize).clamp(1, MAX_ZONE_PAGE));
+        let end = start.saturating_add(limit).min(contents.records.len());
+        let done = end >= contents.records.len();
+        if done {
+            self.reads
+                .lock()
+                .expect("zone reads lock")
+                .open
+                .retain(|r| r.0 != id);
         }
-        DnsOp::CreateZone { zone } => {
-            s.create_zone(&zone)?;
-            ResponseBody::Done {}
-        }
-        DnsOp::DeleteZone { zone, view } => {
-            s.delete_zone(&zone, view.as_deref())?;
-            ResponseBody::Done {}
-        }
-        DnsOp::UpdateRecords {
-            zone,
-            view,
-            deletes,
-            adds,
-        } => ResponseBody::RecordsUpdated {
-            serial: s
-                .update_records(&zone, view.as_deref(), &deletes, &adds)?
-                .serial,
-        },
-    })
+        Ok(ResponseBody::Zone {
+            zone: contents.zone.clone(),
+            records: contents
+                .records
+                .get(start..end)
+                .unwrap_or_default()
+                .to_vec(),
+            next_cursor: (!done).then(|| format!("{id}:{end}")),
+        })
+    }
 }
 
 #[cfg(test)]

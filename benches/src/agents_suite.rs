@@ -1,0 +1,231 @@
+//! `ipam-bench agents`: DNS records pushed to a real BIND through the agent link, and a full
+//! zone read back, against the same work done by the BIND driver directly (the baseline: no
+//! TLS, no agent, same process, same named).
+//!
+//! The agent runs in this process on loopback TLS with the BIND driver behind it; Central's
+//! side is [`ipam_agent::link`]. Records go in batches of 1,000 (RFC 2136 UPDATE with TSIG,
+//! split under the 64 KiB message limit); the zone is read by AXFR and paged through the
+//! link. Each round uses a fresh zone, and every round checks that what was read back holds
+//! every record pushed.
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context, Result};
+use ipam_agent::drivers::{Drivers, ServersFile};
+use ipam_agent::pins::Pins;
+use ipam_agent::serve::{serve, AgentConfig, Handler};
+use ipam_agent::LinkConfig;
+use ipam_agent_dns::DnsServer;
+use ipam_agent_proto::{
+    DnsOp, RequestBody, ResourceRecord, ResponseBody, Role, ZoneSpec, ZoneType,
+};
+use ipam_benches::report::Report;
+
+use crate::engine_suite::{median, Scratch};
+use crate::{Mode, Options};
+
+// The DNS drivers' test harness: named on free loopback ports in a temp dir, killed on drop.
+#[allow(dead_code)]
+#[path = "../../agents/dns/tests/it/harness.rs"]
+mod harness;
+
+const KEY: &[u8] = b"bench-agent-key-0123456789";
+const BATCH: usize = 1_000;
+
+fn records(zone: &str, n: usize) -> Vec<ResourceRecord> {
+    (0..n)
+        .map(|i| ResourceRecord {
+            name: format!("h{i}.{zone}"),
+            rtype: "A".into(),
+            ttl: 300,
+            data: format!("10.{}.{}.{}", (i >> 16) & 255, (i >> 8) & 255, i & 255),
+        })
+        .collect()
+}
+
+fn spec(zone: &str) -> ZoneSpec {
+    ZoneSpec {
+        name: zone.into(),
+        view: None,
+        zone_type: ZoneType::Primary,
+        dynamic: true,
+        masters: vec![],
+    }
+}
+
+pub fn run(opts: &Options) -> Result<Report> {
+    let (n, rounds) = match opts.mode {
+        Mode::Full => (100_000usize, 5),
+        Mode::Quick => (100_000, 3),
+        Mode::Smoke => (2_000, 1),
+    };
+    if !harness::servers_available(&["named", "rndc"]) {
+        bail!("IPAM_SKIP_DNS=1: the agents suite needs BIND");
+    }
+    let bind = harness::Bind::start();
+    let cfg = bind.config();
+    let file: ServersFile = toml_config(&bind)?;
+    let drivers = Drivers::from_file(&file).map_err(anyhow::Error::msg)?;
+    let direct = ipam_agent_dns::BindServer::new(cfg).context("the BIND driver")?;
+
+    let scratch = Scratch::new("agents")?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let id = ipam_client::tls::load_or_create(&scratch.0.join("tls"), None, &[])
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?.to_string();
+    let (stop, mut stopped) = tokio::sync::watch::channel(false);
+    let handler: Arc<dyn Handler> = Arc::new(drivers);
+    rt.spawn(serve(
+        listener,
+        id.config,
+        Arc::new(AgentConfig::new(
+            "bench-agent",
+            vec![Role::Dns],
+            KEY.to_vec(),
+        )),
+        handler,
+        async move {
+            let _ = stopped.changed().await;
+        },
+    ));
+    let pins = Pins::open(&scratch.0.join("known_agents"))?;
+    let link = rt
+        .block_on(ipam_agent::link::connect(
+            &LinkConfig::new(&addr, KEY.to_vec(), "bench-central"),
+            &pins,
+        ))
+        .context("linking to the agent")?;
+    let request = |body: RequestBody| rt.block_on(link.request(body));
+    let dns = |op: DnsOp| RequestBody::Dns {
+        server: "bind-bench".into(),
+        op,
+    };
+
+    let mut push_link = Vec::new();
+    let mut push_direct = Vec::new();
+    let mut read_link = Vec::new();
+    let mut read_direct = Vec::new();
+    for round in 0..rounds {
+        // Through the agent.
+        let zone = format!("link{round}.bench.");
+        request(dns(DnsOp::CreateZone { zone: spec(&zone) }))?;
+        let all = records(&zone, n);
+        let t = Instant::now();
+        for chunk in all.chunks(BATCH) {
+            request(dns(DnsOp::UpdateRecords {
+                zone: zone.clone(),
+                view: None,
+                deletes: vec![],
+                adds: chunk.to_vec(),
+            }))?;
+        }
+        push_link.push(n as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let (mut got, mut cursor) = (0usize, None);
+        loop {
+            let page = request(dns(DnsOp::ReadZone {
+                zone: zone.clone(),
+                view: None,
+                cursor: cursor.take(),
+                limit: None,
+            }))?;
+            let ResponseBody::Zone {
+                records,
+                next_cursor,
+                ..
+            } = page
+            else {
+                bail!("not a zone answer: {page:?}")
+            };
+            got += records.len();
+            match next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        read_link.push(t.elapsed().as_secs_f64());
+        ensure!(
+            got >= n,
+            "read {got} records back through the agent, pushed {n}"
+        );
+        request(dns(DnsOp::DeleteZone { zone, view: None }))?;
+
+        // The driver directly.
+        let zone = format!("direct{round}.bench.");
+        direct.create_zone(&spec(&zone))?;
+        let all = records(&zone, n);
+        let t = Instant::now();
+        for chunk in all.chunks(BATCH) {
+            direct.update_records(&zone, None, &[], chunk)?;
+        }
+        push_direct.push(n as f64 / t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        let c = direct.read_zone(&zone, None)?;
+        read_direct.push(t.elapsed().as_secs_f64());
+        ensure!(
+            c.records.len() >= n,
+            "read {} records back directly, pushed {n}",
+            c.records.len()
+        );
+        direct.delete_zone(&zone, None)?;
+        println!(
+            "round {}: push {:.0}/s via agent, {:.0}/s direct; zone read {:.2} s via agent, {:.2} s direct",
+            round + 1,
+            push_link.last().unwrap(),
+            push_direct.last().unwrap(),
+            read_link.last().unwrap(),
+            read_direct.last().unwrap()
+        );
+    }
+    let _ = stop.send(true);
+    drop(bind);
+
+    let mut r = Report::new("agents");
+    let (pl, pd) = (median(&mut push_link), median(&mut push_direct));
+    let (rl, rd) = (median(&mut read_link), median(&mut read_direct));
+    r.add("records", n as f64, "records");
+    r.add("push_via_agent", pl, "records/s");
+    r.add("push_direct", pd, "records/s");
+    r.ratio("push_via_agent", "push_direct", pl / pd);
+    r.add("zone_read_via_agent", rl, "s");
+    r.add("zone_read_direct", rd, "s");
+    r.ratio("zone_read_via_agent", "zone_read_direct", rl / rd);
+    println!(
+        "agents: {n} records; push {pl:.0}/s via the agent ({:.2}x direct {pd:.0}/s); full zone read {rl:.2} s via the agent ({:.2}x direct {rd:.2} s); medians of {rounds}",
+        pl / pd,
+        rl / rd
+    );
+    Ok(r)
+}
+
+/// The agent's configuration for the harness's named.
+fn toml_config(bind: &harness::Bind) -> Result<ServersFile> {
+    let c = bind.config();
+    let text = format!(
+        r#"[[bind]]
+name = "bind-bench"
+dns = "{}"
+rndc = "{}"
+stats = "{}"
+zone_dir = "{}"
+rndc_program = "{}"
+tsig_key = {{ name = "{}", secret = "{}" }}
+rndc_key = {{ name = "{}", secret = "{}" }}
+nameservers = ["ns1.example.test."]
+"#,
+        c.dns_addr,
+        c.rndc_addr,
+        c.stats_addr,
+        c.zone_dir.display(),
+        c.rndc_program.display(),
+        c.tsig_key.name,
+        c.tsig_key.secret,
+        c.rndc_key.name,
+        c.rndc_key.secret,
+    );
+    Ok(toml::from_str(&text)?)
+}
