@@ -42,7 +42,7 @@ use ipam_agent_dns::{
     TsigKey, ZoneContents, ZoneDefaults,
 };
 use ipam_agent_proto::{
-    DnsOp, ManagedServer, RemoteError, RemoteErrorCode, RequestBody, ResponseBody,
+    DnsOp, EventBody, ManagedServer, RemoteError, RemoteErrorCode, RequestBody, ResponseBody,
 };
 use serde::Deserialize;
 
@@ -194,8 +194,21 @@ fn defaults(ns: &[String]) -> ZoneDefaults {
 pub struct Drivers {
     dns: Vec<Box<dyn DnsServer>>,
     dhcp: Vec<Box<dyn DhcpServer>>,
+    /// What [`Drivers::watch`] saw last.
+    seen: Mutex<Seen>,
     /// Zones being read page by page: one transfer serves every page of a read.
     reads: Mutex<ZoneReads>,
+}
+
+/// The servers' state as the watcher saw it last.
+#[derive(Default)]
+struct Seen {
+    /// Whether there was a look before.
+    looked: bool,
+    /// (server, zone) -> serial.
+    zones: std::collections::HashMap<(String, String), Option<u32>>,
+    /// server -> running.
+    running: std::collections::HashMap<String, bool>,
 }
 
 /// Zones read recently, kept while their pages are fetched.
@@ -284,6 +297,7 @@ impl Drivers {
         Ok(Drivers {
             dns,
             dhcp,
+            seen: Mutex::default(),
             reads: Mutex::default(),
         })
     }
@@ -341,6 +355,78 @@ impl Handler for Drivers {
 }
 
 impl Drivers {
+    /// Looks at every server once and answers what changed since the last look: a zone
+    /// created, deleted or with a new serial (also when the change was made on the server
+    /// directly, not through Central), and a server that stopped or started answering. The
+    /// first look only records the state. Run it periodically (the agent does, every
+    /// `--watch-secs`); Central then reads what changed, the server's data winning.
+    pub fn watch(&self) -> Vec<EventBody> {
+        let mut events = Vec::new();
+        let mut zones = std::collections::HashMap::new();
+        let mut running = std::collections::HashMap::new();
+        let mut statuses = Vec::new();
+        for d in &self.dns {
+            let status = d.status();
+            running.insert(d.name().to_string(), status.running);
+            statuses.push(status);
+            match d.list_zones() {
+                Ok(list) => {
+                    for z in list {
+                        zones.insert((d.name().to_string(), z.name), z.serial);
+                    }
+                }
+                Err(e) => tracing::debug!("watch: {e}"),
+            }
+        }
+        for d in &self.dhcp {
+            let status = d.status();
+            running.insert(d.name().to_string(), status.running);
+            statuses.push(status);
+        }
+        let mut seen = self.seen.lock().expect("watch lock");
+        if seen.looked {
+            for ((server, zone), serial) in &zones {
+                let was = seen.zones.get(&(server.clone(), zone.clone()));
+                if was != Some(serial) {
+                    events.push(EventBody::ZoneChanged {
+                        server: server.clone(),
+                        zone: zone.clone(),
+                        view: None,
+                        serial: *serial,
+                    });
+                }
+            }
+            for (server, zone) in seen.zones.keys() {
+                // Zones gone: listed only when their server still answers.
+                if running.get(server) == Some(&true)
+                    && !zones.contains_key(&(server.clone(), zone.clone()))
+                {
+                    events.push(EventBody::ZoneChanged {
+                        server: server.clone(),
+                        zone: zone.clone(),
+                        view: None,
+                        serial: None,
+                    });
+                }
+            }
+            for status in statuses {
+                if seen.running.get(&status.server) != Some(&status.running) {
+                    events.push(EventBody::ServerStatusChanged { status });
+                }
+            }
+        }
+        // A server that does not answer keeps its zones as last seen.
+        for ((server, zone), serial) in seen.zones.drain() {
+            if running.get(&server) == Some(&false) {
+                zones.entry((server, zone)).or_insert(serial);
+            }
+        }
+        seen.zones = zones;
+        seen.running = running;
+        seen.looked = true;
+        events
+    }
+
     /// Carries out one DNS operation.
     fn dns_op(&self, s: &dyn DnsServer, op: DnsOp) -> Result<ResponseBody, DnsError> {
         Ok(match op {

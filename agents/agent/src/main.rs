@@ -45,6 +45,11 @@ struct Args {
     /// agent manages none.
     #[arg(long, env = "IPAM_AGENT_CONFIG")]
     config: Option<PathBuf>,
+    /// Seconds between looks at the servers for changes made outside Central (zones created,
+    /// deleted or with a new serial; servers stopping or starting), sent to Central as
+    /// events; 0 turns the watcher off.
+    #[arg(long, default_value_t = 30, env = "IPAM_AGENT_WATCH_SECS")]
+    watch_secs: u64,
     /// Log filter (error, warn, info, debug).
     #[arg(long, default_value = "info", env = "IPAM_AGENT_LOG")]
     log: String,
@@ -106,7 +111,10 @@ async fn main() -> Result<()> {
         );
     }
     println!("TLS certificate SHA-256 fingerprint: {}", id.fingerprint);
-    let cfg = Arc::new(AgentConfig::new(name.clone(), roles, key));
+    let (events, _) = tokio::sync::broadcast::channel(1024);
+    let mut agent_cfg = AgentConfig::new(name.clone(), roles, key);
+    agent_cfg.events = Some(events.clone());
+    let cfg = Arc::new(agent_cfg);
     let file: ServersFile = match &args.config {
         Some(p) => toml::from_str(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
@@ -120,7 +128,29 @@ async fn main() -> Result<()> {
     for s in drivers.servers() {
         println!("managing {} ({:?})", s.name, s.kind);
     }
-    let handler: Arc<dyn Handler> = Arc::new(drivers);
+    let drivers = Arc::new(drivers);
+    if args.watch_secs > 0 {
+        let (d, every) = (
+            drivers.clone(),
+            std::time::Duration::from_secs(args.watch_secs),
+        );
+        tokio::spawn(async move {
+            loop {
+                let d2 = d.clone();
+                match tokio::task::spawn_blocking(move || d2.watch()).await {
+                    Ok(changes) => {
+                        for e in changes {
+                            tracing::info!(server = e.server(), "change seen: {e:?}");
+                            let _ = events.send(e);
+                        }
+                    }
+                    Err(e) => tracing::warn!("the watcher failed: {e}"),
+                }
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+    let handler: Arc<dyn Handler> = drivers;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for a in addrs {

@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipam_agent_proto::{
-    check_auth, new_challenge, Hello, ManagedServer, Message, RemoteError, RemoteErrorCode,
-    RequestBody, Response, ResponseBody, Role, SUPPORTED_VERSIONS,
+    check_auth, new_challenge, EventBody, Hello, ManagedServer, Message, RemoteError,
+    RemoteErrorCode, RequestBody, Response, ResponseBody, Role, SUPPORTED_VERSIONS,
 };
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
@@ -45,6 +45,9 @@ pub struct AgentConfig {
     pub handshake_timeout: Duration,
     /// Requests carried out at once on one connection.
     pub max_in_flight: usize,
+    /// Changes seen on the servers ([`crate::drivers::Drivers::watch`]), sent to every
+    /// connected Central as `event` messages.
+    pub events: Option<broadcast::Sender<EventBody>>,
 }
 
 impl AgentConfig {
@@ -60,6 +63,7 @@ impl AgentConfig {
             idle_timeout: Duration::from_secs(35),
             handshake_timeout: Duration::from_secs(10),
             max_in_flight: 32,
+            events: None,
         }
     }
 }
@@ -170,6 +174,26 @@ async fn connection(
         }
         Ok::<(), WireError>(())
     });
+    // Events from the watcher go to this Central too, through the same writer.
+    let forward = cfg.events.as_ref().map(|e| {
+        let mut rx = e.subscribe();
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match rx.recv().await {
+                    Ok(body) => {
+                        if tx.send(Message::Event { body }).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!("{n} events were dropped for a slow Central")
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        })
+    });
     let slots = Arc::new(Semaphore::new(cfg.max_in_flight));
     let nonce = AtomicU64::new(1);
     let result = loop {
@@ -231,6 +255,9 @@ async fn connection(
             }
         }
     };
+    if let Some(f) = forward {
+        f.abort();
+    }
     drop(tx);
     let _ = writer.await;
     result

@@ -7,8 +7,8 @@ use ipam_agent::link;
 use ipam_agent::pins::Pins;
 use ipam_agent::{LinkConfig, LinkError};
 use ipam_agent_proto::{
-    DnsOp, RemoteErrorCode, RequestBody, ResourceRecord, ResponseBody, ServerKind, ZoneSpec,
-    ZoneType,
+    DnsOp, EventBody, RemoteErrorCode, RequestBody, ResourceRecord, ResponseBody, ServerKind,
+    ZoneSpec, ZoneType,
 };
 
 use crate::harness::{dig, dig_until, find_program, servers_available, Bind};
@@ -27,6 +27,17 @@ fn rr(name: &str, rtype: &str, data: &str) -> ResourceRecord {
         rtype: rtype.into(),
         ttl: 300,
         data: data.into(),
+    }
+}
+
+/// The serial of agent.test as the agent lists it.
+async fn serial_of(l: &ipam_agent::AgentLink) -> Option<u32> {
+    match l.request(dns(DnsOp::ListZones {})).await.unwrap() {
+        ResponseBody::Zones { zones } => zones
+            .into_iter()
+            .find(|z| z.name.trim_end_matches('.') == "agent.test")
+            .and_then(|z| z.serial),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -65,7 +76,7 @@ nameservers = ["ns1.example.test."]
     let agent = Binary::start_with(
         &dir.0,
         "127.0.0.1:0",
-        &["--config", config.to_str().unwrap()],
+        &["--config", config.to_str().unwrap(), "--watch-secs", "1"],
     );
     let pins = Pins::open(&dir.0.join("known_agents")).unwrap();
     let l = link::connect(
@@ -116,8 +127,30 @@ nameservers = ["ns1.example.test."]
         &["\"token-1\""],
     );
 
-    // A change made on named directly: the server's data is what the agent reads.
+    // A change made on named directly: the agent's watcher tells Central (a new serial of
+    // the zone), and the server's data is what the agent reads.
+    let mut events = l.events();
+    let serial_before = serial_of(&l).await;
     bind.nsupdate("update add direct.agent.test. 300 A 192.0.2.99");
+    let t0 = Instant::now();
+    loop {
+        let left = std::time::Duration::from_secs(15).saturating_sub(t0.elapsed());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(EventBody::ZoneChanged {
+                server,
+                zone,
+                serial,
+                ..
+            })) if zone.trim_end_matches('.') == "agent.test" => {
+                assert_eq!(server, "bind-test");
+                if serial > serial_before {
+                    break;
+                }
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("no zone change event for the direct update: {other:?}"),
+        }
+    }
     let mut names = Vec::new();
     let mut cursor = None;
     loop {
@@ -208,4 +241,17 @@ nameservers = ["ns1.example.test."]
         other => panic!("a stopped server must be reported down, got {other:?}"),
     }
     assert!(l.closed().is_none());
+    // The watcher reports the server down.
+    let t0 = Instant::now();
+    loop {
+        let left = std::time::Duration::from_secs(15).saturating_sub(t0.elapsed());
+        match tokio::time::timeout(left, events.recv()).await {
+            Ok(Ok(EventBody::ServerStatusChanged { status })) if !status.running => {
+                assert_eq!(status.server, "bind-test");
+                break;
+            }
+            Ok(Ok(_)) => {}
+            other => panic!("no event for the stopped server: {other:?}"),
+        }
+    }
 }
