@@ -153,6 +153,11 @@ impl AgentLink {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending lock").insert(id, tx);
+        // Closed meanwhile: its waiters were already failed, so this one would wait in vain.
+        if let Some(why) = self.closed() {
+            self.pending.lock().expect("pending lock").remove(&id);
+            return Err(self.down(why));
+        }
         let sent = self.tx.send(Message::Request(Request { id, body })).await;
         if sent.is_err() {
             self.pending.lock().expect("pending lock").remove(&id);
@@ -229,7 +234,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
     }
     let (r, mut w) = tokio::io::split(tls);
     let max = cfg.max_frame_len;
-    let mut reader = Reader::new(r, max);
+    let mut reader = Reader::new(r, wire::HANDSHAKE_MAX_FRAME_LEN.min(max));
     let hello = match tokio::time::timeout(t, reader.next()).await {
         Err(_) => return Err(down(format!("no hello within {t:?}"))),
         Ok(Ok(Message::Hello(h))) => h,
@@ -279,6 +284,9 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         Err(_) => return Err(down(format!("no welcome within {t:?}"))),
     }
 
+    let mut reader = reader
+        .relimit(max)
+        .map_err(|e| down(format!("after the handshake: {e}")))?;
     let (tx, mut rx) = mpsc::channel::<Message>(1024);
     let link = AgentLink {
         addr: cfg.addr.clone(),
@@ -291,7 +299,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         closed: Arc::default(),
         request_timeout: cfg.request_timeout,
     };
-    tokio::spawn(async move {
+    let writer = tokio::spawn(async move {
         while let Some(m) = rx.recv().await {
             if wire::write(&mut w, &m, max).await.is_err() {
                 break;
@@ -304,8 +312,10 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         let why = run(&l, &mut reader, &tx, heartbeat, idle).await;
         tracing::warn!(agent = l.addr, "agent link closed: {why}");
         *l.closed.lock().expect("closed lock") = Some(why.clone());
-        // Fail what is still waiting; the writer ends when the last sender goes.
+        // Fail what is still waiting, and close the connection (the writer holds its
+        // sending half; the reader's half goes with this task).
         l.pending.lock().expect("pending lock").clear();
+        writer.abort();
     });
     Ok(link)
 }

@@ -17,6 +17,9 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::wire::{self, Reader, WireError};
 
+/// Connections in the handshake at once.
+const MAX_HANDSHAKES: usize = 64;
+
 /// What the agent does with requests: the DNS and DHCP drivers behind it. Calls run on
 /// tokio's blocking pool (drivers do blocking I/O), several at a time.
 pub trait Handler: Send + Sync + 'static {
@@ -78,6 +81,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -92,9 +96,15 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
+        // Connections still shaking hands are bounded: past the limit a new one is closed
+        // at once (a flood of silent connections cannot starve Central's).
+        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "{MAX_HANDSHAKES} handshakes already in progress: connection closed");
+            continue;
+        };
         let (acceptor, cfg, handler) = (acceptor.clone(), cfg.clone(), handler.clone());
         tokio::spawn(async move {
-            match connection(acceptor, tcp, peer, cfg, handler).await {
+            match connection(acceptor, tcp, peer, cfg, handler, permit).await {
                 Ok(()) | Err(WireError::Closed) => tracing::info!(%peer, "Central disconnected"),
                 Err(e) => tracing::warn!(%peer, "connection closed: {e}"),
             }
@@ -112,13 +122,16 @@ async fn connection(
     peer: SocketAddr,
     cfg: Arc<AgentConfig>,
     handler: Arc<dyn Handler>,
+    handshake: tokio::sync::OwnedSemaphorePermit,
 ) -> Result<(), WireError> {
     let hs = cfg.handshake_timeout;
     let tls = tokio::time::timeout(hs, acceptor.accept(tcp))
         .await
         .map_err(|_| io_err(format!("no TLS handshake within {hs:?}")))??;
     let (r, mut w) = tokio::io::split(tls);
-    let mut reader = Reader::new(r, cfg.max_frame_len);
+    // Until Central has proved the key, frames are small: an unauthenticated peer cannot
+    // make the agent hold more than this per connection.
+    let mut reader = Reader::new(r, wire::HANDSHAKE_MAX_FRAME_LEN.min(cfg.max_frame_len));
     let max = cfg.max_frame_len;
     let challenge = new_challenge().map_err(|e| io_err(e.to_string()))?;
     let hello = Hello {
@@ -148,6 +161,8 @@ async fn connection(
     };
     match check_auth(&cfg.key, &hello, &auth) {
         Ok(version) => {
+            reader = reader.relimit(max)?;
+            drop(handshake);
             wire::write(&mut w, &Message::Welcome { version }, max).await?;
             tracing::info!(%peer, central = auth.central_name, version, "Central connected");
         }

@@ -16,6 +16,9 @@ pub enum WireError {
     Proto(#[from] ProtoError),
 }
 
+/// Largest frame during the handshake (hello, auth, welcome), before the peer is trusted.
+pub const HANDSHAKE_MAX_FRAME_LEN: u32 = 1024 * 1024;
+
 /// Reads messages from a stream.
 pub struct Reader<R> {
     inner: R,
@@ -31,6 +34,19 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             decoder: FrameDecoder::with_max_frame_len(max_frame_len),
             buf: vec![0; 64 * 1024],
         }
+    }
+
+    /// The same stream with another frame limit (the handshake reads with a small one);
+    /// bytes already received carry over.
+    pub fn relimit(mut self, max_frame_len: u32) -> Result<Reader<R>, WireError> {
+        let rest = self.decoder.take_buffered().ok_or_else(|| {
+            WireError::Io(std::io::Error::other(
+                "a frame over the handshake's limit arrived with the handshake",
+            ))
+        })?;
+        let mut r = Reader::new(self.inner, max_frame_len);
+        r.decoder.push(&rest);
+        Ok(r)
     }
 
     /// The next message; an error ends the connection.

@@ -114,6 +114,20 @@ impl FrameDecoder {
         self.buf.len() - self.start
     }
 
+    /// Takes the bytes received and not yet returned as messages, to go on with another
+    /// decoder (say, with a larger limit once the peer is trusted). `None` when the decoder
+    /// has failed or has seen an oversize prefix (then those bytes are not all there).
+    pub fn take_buffered(&mut self) -> Option<Vec<u8>> {
+        if self.failed.is_some() || self.pending.is_some() {
+            return None;
+        }
+        let rest = self.buf.split_off(self.start);
+        self.buf.clear();
+        self.start = 0;
+        self.scan = 0;
+        Some(rest)
+    }
+
     /// Whether an error has failed the decoder.
     pub fn is_failed(&self) -> bool {
         self.failed.is_some()
@@ -225,6 +239,25 @@ impl FrameDecoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn buffered_bytes_move_to_a_decoder_with_another_limit() {
+        let a = encode(&Message::Ping { nonce: 1 }).unwrap();
+        let b = encode(&Message::Pong { nonce: 2 }).unwrap();
+        let mut d = FrameDecoder::with_max_frame_len(64);
+        d.push(&a);
+        d.push(&b[..5]);
+        assert_eq!(d.next_message(), Ok(Some(Message::Ping { nonce: 1 })));
+        let rest = d.take_buffered().unwrap();
+        assert_eq!(rest, b[..5]);
+        let mut e = FrameDecoder::with_max_frame_len(1 << 20);
+        e.push(&rest);
+        e.push(&b[5..]);
+        assert_eq!(e.next_message(), Ok(Some(Message::Pong { nonce: 2 })));
+        let mut f = FrameDecoder::with_max_frame_len(16);
+        f.push(&u32::MAX.to_le_bytes());
+        assert!(f.take_buffered().is_none(), "not after an oversize prefix");
+    }
 
     fn ping(nonce: u64) -> Message {
         Message::Ping { nonce }
