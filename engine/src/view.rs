@@ -97,7 +97,10 @@ impl<'a> View<'a> {
             if r.from == from && r.to == to {
                 return self.can_read(&ObjKey::Range(id)).then_some(id);
             }
-            if r.from < from || r.to < to {
+            // Going up only widens: once a range starts before `from` or ends after `to`,
+            // no ancestor can be exactly [from, to]. (A smaller range that starts at `from`,
+            // say the container's first child, is passed on the way up.)
+            if r.from < from || r.to > to {
                 return None;
             }
             id = s.idx.parent(self.st.ranges[&id].rid)?;
@@ -333,6 +336,20 @@ impl<'a> View<'a> {
         self.st
             .check(&self.actor, Permission::Administer, Some(&k))?;
         Ok(self.st.access.get(&(t, id)).cloned())
+    }
+
+    /// Whether an object has access entries of its own (needs only Read on it: the entries
+    /// themselves need Administer, see [`View::access`]).
+    pub fn has_access_entries(&self, t: ObjType, id: Id) -> Result<bool, EngineError> {
+        let k = ObjKey::of(t, id).ok_or_else(|| {
+            EngineError::invalid("obj_type", format!("{t} objects have no access entries"))
+        })?;
+        self.check(Permission::Read, &k)?;
+        Ok(self
+            .st
+            .access
+            .get(&(t, id))
+            .is_some_and(|a| !a.entries.is_empty()))
     }
 
     /// Every object, sorted by key (needs Administer): for exports and for comparing states.

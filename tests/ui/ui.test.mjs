@@ -165,7 +165,7 @@ async function pageFetch(method, apiPath, body, { csrf = true } = {}) {
 }
 
 test('the UI, end to end', { timeout: 300_000 }, async (t) => {
-  await t.test('security headers and the page loads fast on loopback', async () => {
+  await t.test('security headers, and the login page shows', async () => {
     const r = await page.goto(`${base}/`);
     const h = r.headers();
     assert.match(h['content-security-policy'], /script-src 'self'/);
@@ -185,7 +185,7 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     await login('administrator', ADMIN_PW);
     await page.locator('h1', { hasText: 'Ranges' }).waitFor();
     const cookies = await context.cookies();
-    const c = cookies.find((x) => x.name === 'ipam_session');
+    const c = cookies.find((x) => x.name === '__Host-ipam_session');
     assert.ok(c && c.httpOnly && c.secure && c.sameSite === 'Strict', `session cookie flags: ${JSON.stringify(c)}`);
     assert.match(await page.locator('#who').textContent(), /administrator/);
   }));
@@ -325,6 +325,26 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     await page.locator(`#address-map [data-addr="${claimed}"].claimed`).waitFor();
   }));
 
+  await t.test('a crafted link cannot make the UI call another API path', () => step('10b-crafted-link', async () => {
+    const urls = [];
+    const seen = (r) => urls.push(r.url());
+    page.on('request', seen);
+    try {
+      await expectingRefusals(async () => {
+        await nav('#/range/1%2FnextFreeAddress%3Fclaim%3Dtrue');
+        await page.locator('#view .error', { hasText: 'not an id' }).waitFor();
+        await nav('#/record/1/..%2F..%2Franges%2F1%2FnextFreeAddress%3Fclaim%3Dtrue');
+        await page.locator('#view .error', { hasText: 'not an address' }).waitFor();
+        await nav(`#/history?objectRef=${encodeURIComponent('ranges/1/nextFreeAddress?claim=true')}`);
+        await page.locator('#view .error').filter({ hasText: /objectRef/ }).waitFor();
+      });
+    } finally {
+      page.off('request', seen);
+    }
+    const bad = urls.filter((u) => /nextFreeAddress/i.test(new URL(u).pathname));
+    assert.deepEqual(bad, [], 'no request went to another API path');
+  }));
+
   await t.test('CSRF: a cookie call without the token is refused', () => step('10-csrf', async () => {
     const r = await expectingRefusals(() => pageFetch('POST', 'ranges', { range: { name: '10.98.0.0/24' } }, { csrf: false }));
     assert.equal(r.status, 403, r.body);
@@ -416,10 +436,16 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     assert.equal(JSON.parse(r.body).error.code, 1028);
   }));
 
-  await t.test('log out ends the session', () => step('14-logout', async () => {
+  await t.test('log out ends the session on the server', () => step('14-logout', async () => {
+    const before = (await context.cookies()).find((x) => x.name === '__Host-ipam_session');
+    assert.ok(before, 'logged in');
     await logout();
+    assert.equal((await context.cookies()).find((x) => x.name === '__Host-ipam_session'), undefined, 'the browser dropped the cookie');
+    // The old token, sent again, is dead: the server closed the session.
+    await context.addCookies([before]);
     const r = await page.evaluate(async () => (await fetch('/ui/session')).json());
     assert.equal(r.result, null);
+    await context.clearCookies();
   }));
 
   assert.deepEqual(problems, [], 'no browser errors at all');

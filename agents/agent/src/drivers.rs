@@ -365,6 +365,7 @@ impl Drivers {
         let mut zones = std::collections::HashMap::new();
         let mut running = std::collections::HashMap::new();
         let mut statuses = Vec::new();
+        let mut unlisted = Vec::new();
         for d in &self.dns {
             let status = d.status();
             running.insert(d.name().to_string(), status.running);
@@ -375,7 +376,11 @@ impl Drivers {
                         zones.insert((d.name().to_string(), z.name), z.serial);
                     }
                 }
-                Err(e) => tracing::debug!("watch: {e}"),
+                Err(e) => {
+                    // Not knowing is not "gone": keep the zones as last seen.
+                    tracing::warn!("watch: {e}");
+                    unlisted.push(d.name().to_string());
+                }
             }
         }
         for d in &self.dhcp {
@@ -399,6 +404,7 @@ impl Drivers {
             for (server, zone) in seen.zones.keys() {
                 // Zones gone: listed only when their server still answers.
                 if running.get(server) == Some(&true)
+                    && !unlisted.contains(server)
                     && !zones.contains_key(&(server.clone(), zone.clone()))
                 {
                     events.push(EventBody::ZoneChanged {
@@ -415,9 +421,9 @@ impl Drivers {
                 }
             }
         }
-        // A server that does not answer keeps its zones as last seen.
+        // A server that does not answer, or could not list its zones, keeps them as last seen.
         for ((server, zone), serial) in seen.zones.drain() {
-            if running.get(&server) == Some(&false) {
+            if running.get(&server) == Some(&false) || unlisted.contains(&server) {
                 zones.entry((server, zone)).or_insert(serial);
             }
         }
@@ -462,8 +468,8 @@ impl Drivers {
 
     /// One page of a zone. The first page transfers the zone and keeps it; the cursor
     /// (`READ:POSITION`) names that copy, so every page of one read comes from the same
-    /// transfer (one consistent version of the zone). A cursor whose copy is gone (expired
-    /// after 5 minutes, or pushed out) transfers the zone again and goes on at its position.
+    /// transfer (one consistent version of the zone). A cursor whose copy is gone (kept 5
+    /// minutes, 8 reads at a time) is refused: the caller reads again from the first page.
     fn read_page(
         &self,
         s: &dyn DnsServer,
@@ -487,8 +493,10 @@ impl Drivers {
             }
             None => (None, 0),
         };
-        let key =
-            |r: &(u64, String, String, Instant, Arc<ZoneContents>)| r.1 == s.name() && r.2 == zone;
+        let zone_key = format!("{zone}\u{0}{}", view.as_deref().unwrap_or(""));
+        let key = |r: &(u64, String, String, Instant, Arc<ZoneContents>)| {
+            r.1 == s.name() && r.2 == zone_key
+        };
         let kept = read.and_then(|id| {
             let mut reads = self.reads.lock().expect("zone reads lock");
             reads.open.retain(|r| r.3.elapsed() < READ_TTL);
@@ -498,9 +506,17 @@ impl Drivers {
                 .find(|r| r.0 == id && key(r))
                 .map(|r| (r.0, r.4.clone()))
         });
-        let (id, contents) = match kept {
-            Some(x) => x,
-            None => {
+        let (id, contents) = match (kept, read) {
+            (Some(x), _) => x,
+            (None, Some(_)) => {
+                // Pages of another transfer would skip or repeat records: start again.
+                return Err(DnsError::Invalid {
+                    server: s.name().to_string(),
+                    action: format!("reading zone {zone}"),
+                    reason: "this read has expired (kept 5 minutes, 8 at a time): read the zone again from its first page".into(),
+                });
+            }
+            (None, None) => {
                 let c = Arc::new(s.read_zone(&zone, view.as_deref())?);
                 let mut reads = self.reads.lock().expect("zone reads lock");
                 reads.next += 1;
@@ -511,7 +527,7 @@ impl Drivers {
                 reads.open.push((
                     id,
                     s.name().to_string(),
-                    zone.clone(),
+                    zone_key.clone(),
                     Instant::now(),
                     c.clone(),
                 ));

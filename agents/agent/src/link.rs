@@ -158,14 +158,25 @@ impl AgentLink {
             self.pending.lock().expect("pending lock").remove(&id);
             return Err(self.down(why));
         }
-        let sent = self.tx.send(Message::Request(Request { id, body })).await;
-        if sent.is_err() {
-            self.pending.lock().expect("pending lock").remove(&id);
-            return Err(self.down(self.closed().unwrap_or_else(|| "the link is closed".into())));
-        }
-        match tokio::time::timeout(self.request_timeout, rx).await {
-            Ok(Ok(r)) => r.map_err(LinkError::Remote),
-            Ok(Err(_)) => Err(self.down(self.closed().unwrap_or_else(|| "the link closed".into()))),
+        // Queueing and answering share one deadline: a full queue (an agent that stopped
+        // reading) cannot hold the caller longer than an unanswered request.
+        let exchange = async {
+            if self
+                .tx
+                .send(Message::Request(Request { id, body }))
+                .await
+                .is_err()
+            {
+                return None;
+            }
+            rx.await.ok()
+        };
+        match tokio::time::timeout(self.request_timeout, exchange).await {
+            Ok(Some(r)) => r.map_err(LinkError::Remote),
+            Ok(None) => {
+                self.pending.lock().expect("pending lock").remove(&id);
+                Err(self.down(self.closed().unwrap_or_else(|| "the link closed".into())))
+            }
             Err(_) => {
                 self.pending.lock().expect("pending lock").remove(&id);
                 Err(LinkError::Timeout {
@@ -216,13 +227,11 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         .expect("seen lock")
         .clone()
         .ok_or_else(|| down("no certificate seen".into()))?;
-    match pins.check(&cfg.addr, &got, pinned.as_deref()) {
-        PinCheck::Same => {}
-        PinCheck::New => tracing::info!(
-            agent = cfg.addr,
-            fingerprint = got,
-            "agent certificate pinned on first contact"
-        ),
+    // Compared now; a first pin is saved only once the agent has welcomed Central, so a
+    // server that answers at the address but fails the handshake is never pinned.
+    let first_contact = match pins.compare(&cfg.addr, &got, pinned.as_deref()) {
+        PinCheck::Same => false,
+        PinCheck::New => true,
         PinCheck::Changed(pinned) => {
             return Err(LinkError::ChangedCertificate {
                 addr: cfg.addr.clone(),
@@ -231,7 +240,8 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
                 file: pins.file(),
             })
         }
-    }
+    };
+    let binding = crate::serve::binding(tls.get_ref().1).map_err(|e| down(e.to_string()))?;
     let (r, mut w) = tokio::io::split(tls);
     let max = cfg.max_frame_len;
     let mut reader = Reader::new(r, wire::HANDSHAKE_MAX_FRAME_LEN.min(max));
@@ -244,7 +254,13 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
     hello
         .validate()
         .map_err(|e| down(format!("bad hello: {e}")))?;
-    let auth = match answer_hello(&cfg.key, &cfg.central_name, SUPPORTED_VERSIONS, &hello) {
+    let auth = match answer_hello(
+        &cfg.key,
+        &binding,
+        &cfg.central_name,
+        SUPPORTED_VERSIONS,
+        &hello,
+    ) {
         Ok(a) => a,
         Err(e) => {
             let reason = e.to_string();
@@ -266,7 +282,16 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         .await
         .map_err(|e| down(e.to_string()))?;
     match tokio::time::timeout(t, reader.next()).await {
-        Ok(Ok(Message::Welcome { .. })) => {}
+        Ok(Ok(Message::Welcome { .. })) => {
+            if first_contact {
+                pins.remember(&cfg.addr, &got);
+                tracing::info!(
+                    agent = cfg.addr,
+                    fingerprint = got,
+                    "agent certificate pinned on first contact"
+                );
+            }
+        }
         Ok(Ok(Message::Refused { reason })) => {
             return Err(LinkError::Refused {
                 addr: cfg.addr.clone(),
@@ -339,7 +364,10 @@ async fn run<R: tokio::io::AsyncRead + Unpin>(
                     return format!("no message from the agent for {silent:?}");
                 }
                 nonce += 1;
-                if tx.send(Message::Ping { nonce }).await.is_err() {
+                // Never wait on a full queue here: the silence check must keep running.
+                if let Err(mpsc::error::TrySendError::Closed(_)) =
+                    tx.try_send(Message::Ping { nonce })
+                {
                     return "the writer stopped".into();
                 }
                 continue;
@@ -357,7 +385,9 @@ async fn run<R: tokio::io::AsyncRead + Unpin>(
                 let _ = l.events.send(body);
             }
             Message::Ping { nonce } => {
-                if tx.send(Message::Pong { nonce }).await.is_err() {
+                if let Err(mpsc::error::TrySendError::Closed(_)) =
+                    tx.try_send(Message::Pong { nonce })
+                {
                     return "the writer stopped".into();
                 }
             }

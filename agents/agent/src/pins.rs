@@ -18,7 +18,7 @@ pub struct Pins {
 pub enum PinCheck {
     /// The pinned one.
     Same,
-    /// No pin yet: it is pinned now.
+    /// No pin yet.
     New,
     /// Another one is pinned (its fingerprint).
     Changed(String),
@@ -58,41 +58,41 @@ impl Pins {
         self.map.lock().expect("pins lock").get(addr).cloned()
     }
 
-    /// Compares `got` with the pin of `addr` (`pinned`, as read before the handshake), and
-    /// pins it when there was none (appending to the file).
-    pub fn check(&self, addr: &str, got: &str, pinned: Option<&str>) -> PinCheck {
+    /// Compares `got` with the pin of `addr` (`pinned`, as read before the handshake, or
+    /// one saved meanwhile by another connection). Saves nothing: see [`Pins::remember`].
+    pub fn compare(&self, addr: &str, got: &str, pinned: Option<&str>) -> PinCheck {
         let same = |a: &str, b: &str| {
             ipam_client::tls::normalize_pin(a).is_some()
                 && ipam_client::tls::normalize_pin(a) == ipam_client::tls::normalize_pin(b)
         };
+        let pinned = pinned
+            .map(str::to_string)
+            .or_else(|| self.map.lock().expect("pins lock").get(addr).cloned());
         match pinned {
-            Some(p) if same(p, got) => PinCheck::Same,
-            Some(p) => PinCheck::Changed(p.to_string()),
-            None => {
-                let mut map = self.map.lock().expect("pins lock");
-                if let Some(p) = map.get(addr) {
-                    // Pinned meanwhile by another connection.
-                    return if same(p, got) {
-                        PinCheck::Same
-                    } else {
-                        PinCheck::Changed(p.clone())
-                    };
-                }
-                map.insert(addr.to_string(), got.to_string());
-                let line = format!("{addr} {got}\n");
-                let written = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)
-                    .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_all()));
-                if let Err(e) = written {
-                    tracing::warn!(
-                        "cannot save the pin of {addr} in {}: {e}",
-                        self.path.display()
-                    );
-                }
-                PinCheck::New
-            }
+            Some(p) if same(&p, got) => PinCheck::Same,
+            Some(p) => PinCheck::Changed(p),
+            None => PinCheck::New,
+        }
+    }
+
+    /// Pins `got` for `addr` (appending to the file), unless a pin is there already.
+    pub fn remember(&self, addr: &str, got: &str) {
+        let mut map = self.map.lock().expect("pins lock");
+        if map.contains_key(addr) {
+            return;
+        }
+        map.insert(addr.to_string(), got.to_string());
+        let line = format!("{addr} {got}\n");
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)
+            .and_then(|mut f| f.write_all(line.as_bytes()).and_then(|()| f.sync_all()));
+        if let Err(e) = written {
+            tracing::warn!(
+                "cannot save the pin of {addr} in {}: {e}",
+                self.path.display()
+            );
         }
     }
 }

@@ -112,7 +112,15 @@ pub async fn serve(
     }
 }
 
-fn io_err(msg: String) -> WireError {
+/// The connection's [`ipam_agent_proto::Binding`] (the TLS exporter, RFC 5705).
+pub(crate) fn binding<D>(
+    conn: &tokio_rustls::rustls::ConnectionCommon<D>,
+) -> Result<ipam_agent_proto::Binding, WireError> {
+    conn.export_keying_material([0u8; 32], ipam_agent_proto::BINDING_LABEL, None)
+        .map_err(|e| io_err(format!("TLS keying material: {e}")))
+}
+
+pub(crate) fn io_err(msg: String) -> WireError {
     WireError::Io(std::io::Error::other(msg))
 }
 
@@ -128,6 +136,7 @@ async fn connection(
     let tls = tokio::time::timeout(hs, acceptor.accept(tcp))
         .await
         .map_err(|_| io_err(format!("no TLS handshake within {hs:?}")))??;
+    let binding = binding(tls.get_ref().1)?;
     let (r, mut w) = tokio::io::split(tls);
     // Until Central has proved the key, frames are small: an unauthenticated peer cannot
     // make the agent hold more than this per connection.
@@ -159,7 +168,7 @@ async fn connection(
         }
         Ok(Err(e)) => return Err(e),
     };
-    match check_auth(&cfg.key, &hello, &auth) {
+    match check_auth(&cfg.key, &binding, &hello, &auth) {
         Ok(version) => {
             reader = reader.relimit(max)?;
             drop(handshake);
@@ -252,8 +261,10 @@ async fn connection(
                                 ))
                             }),
                     };
-                    drop(permit);
+                    // The slot is freed once the answer is queued, so finished answers
+                    // waiting for a slow Central are bounded by the slots too.
                     let _ = tx.send(Message::Response(Response { id, result })).await;
+                    drop(permit);
                 });
             }
             Message::Ping { nonce } => {

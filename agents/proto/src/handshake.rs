@@ -194,22 +194,39 @@ pub fn new_challenge() -> Result<Challenge, HandshakeError> {
     Ok(Challenge(bytes))
 }
 
-/// The bytes a proof covers: [`AUTH_LABEL`] || challenge (32 bytes) || Central's name (UTF-8)
-/// || version (2 bytes, little-endian). Only the name varies in length, and it sits between
-/// fixed-length parts, so two different inputs never give the same bytes.
-fn proof_input(challenge: &Challenge, central_name: &str, version: u16) -> Vec<u8> {
-    let mut input = Vec::with_capacity(AUTH_LABEL.len() + 32 + central_name.len() + 2);
+/// What ties a proof to one TLS connection: 32 bytes both ends of the connection derive
+/// from its keys (RFC 5705 keying material exporter, label [`BINDING_LABEL`], no context).
+/// A proof made for one connection is worthless on another, so a machine in the middle
+/// cannot relay Central's proof from its connection with Central to its own with the agent.
+pub type Binding = [u8; 32];
+
+/// The exporter label of the [`Binding`].
+pub const BINDING_LABEL: &[u8] = b"EXPORTER-ipam-agent-auth";
+
+/// The bytes a proof covers: [`AUTH_LABEL`] || binding (32 bytes) || challenge (32 bytes) ||
+/// Central's name (UTF-8) || version (2 bytes, little-endian). Only the name varies in
+/// length, and it sits between fixed-length parts, so two different inputs never give the
+/// same bytes.
+fn proof_input(
+    binding: &Binding,
+    challenge: &Challenge,
+    central_name: &str,
+    version: u16,
+) -> Vec<u8> {
+    let mut input = Vec::with_capacity(AUTH_LABEL.len() + 64 + central_name.len() + 2);
     input.extend_from_slice(AUTH_LABEL);
+    input.extend_from_slice(binding);
     input.extend_from_slice(&challenge.0);
     input.extend_from_slice(central_name.as_bytes());
     input.extend_from_slice(&version.to_le_bytes());
     input
 }
 
-/// Central's proof that it holds `key`: HMAC-SHA256(key, [`AUTH_LABEL`] || challenge ||
-/// central_name || version as 2 little-endian bytes). Fails only on an empty key.
+/// Central's proof that it holds `key`: HMAC-SHA256(key, [`AUTH_LABEL`] || binding ||
+/// challenge || central_name || version as 2 little-endian bytes). Fails only on an empty key.
 pub fn prove(
     key: &[u8],
+    binding: &Binding,
     challenge: &Challenge,
     central_name: &str,
     version: u16,
@@ -218,17 +235,21 @@ pub fn prove(
         return Err(HandshakeError::EmptyKey);
     }
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
-    let tag = hmac::sign(&key, &proof_input(challenge, central_name, version));
+    let tag = hmac::sign(
+        &key,
+        &proof_input(binding, challenge, central_name, version),
+    );
     let mut proof = [0u8; 32];
     proof.copy_from_slice(tag.as_ref());
     Ok(Proof(proof))
 }
 
 /// Checks Central's proof in constant time. Fails with [`HandshakeError::BadProof`] when it
-/// was not made with this key, challenge, name and version, and with
+/// was not made with this key, connection, challenge, name and version, and with
 /// [`HandshakeError::EmptyKey`] on an empty key (never accepted).
 pub fn verify(
     key: &[u8],
+    binding: &Binding,
     challenge: &Challenge,
     central_name: &str,
     version: u16,
@@ -240,7 +261,7 @@ pub fn verify(
     let key = hmac::Key::new(hmac::HMAC_SHA256, key);
     hmac::verify(
         &key,
-        &proof_input(challenge, central_name, version),
+        &proof_input(binding, challenge, central_name, version),
         &proof.0,
     )
     .map_err(|_| HandshakeError::BadProof)
@@ -255,6 +276,7 @@ pub fn negotiate(ours: &[u16], theirs: &[u16]) -> Option<u16> {
 /// is common (Central then sends `refused` and closes) or the key is empty.
 pub fn answer_hello(
     key: &[u8],
+    binding: &Binding,
     central_name: &str,
     ours: &[u16],
     hello: &Hello,
@@ -264,7 +286,7 @@ pub fn answer_hello(
             ours: ours.to_vec(),
             theirs: hello.versions.clone(),
         })?;
-    let proof = prove(key, &hello.challenge, central_name, version)?;
+    let proof = prove(key, binding, &hello.challenge, central_name, version)?;
     Ok(Auth {
         version,
         central_name: central_name.to_owned(),
@@ -275,7 +297,12 @@ pub fn answer_hello(
 /// The agent's side: checks that Central chose a version the agent offered and proved the key
 /// over the agent's own challenge. On success the agent sends `welcome` with the returned
 /// version; on failure `refused` with the error's text, and closes.
-pub fn check_auth(key: &[u8], hello: &Hello, auth: &Auth) -> Result<u16, HandshakeError> {
+pub fn check_auth(
+    key: &[u8],
+    binding: &Binding,
+    hello: &Hello,
+    auth: &Auth,
+) -> Result<u16, HandshakeError> {
     if !hello.versions.contains(&auth.version) {
         return Err(HandshakeError::VersionNotOffered {
             chosen: auth.version,
@@ -284,6 +311,7 @@ pub fn check_auth(key: &[u8], hello: &Hello, auth: &Auth) -> Result<u16, Handsha
     }
     verify(
         key,
+        binding,
         &hello.challenge,
         &auth.central_name,
         auth.version,
@@ -301,12 +329,13 @@ mod tests {
         // The input layout is part of the protocol: check it byte by byte.
         let challenge = Challenge([7; 32]);
         let mut input = b"ipam-agent-auth-v1".to_vec();
+        input.extend([9u8; 32]);
         input.extend([7u8; 32]);
         input.extend(b"central-1");
         input.extend([1, 0]);
         let key = hmac::Key::new(hmac::HMAC_SHA256, b"k");
         let expected = hmac::sign(&key, &input);
-        let proof = prove(b"k", &challenge, "central-1", 1).unwrap();
+        let proof = prove(b"k", &[9; 32], &challenge, "central-1", 1).unwrap();
         assert_eq!(proof.0.as_slice(), expected.as_ref());
     }
 

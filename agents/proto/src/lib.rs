@@ -63,7 +63,7 @@
 //!
 //!    ```text
 //!    proof = HMAC-SHA256(shared key,
-//!                        "ipam-agent-auth-v1" || challenge (32 bytes)
+//!                        "ipam-agent-auth-v1" || binding (32 bytes) || challenge (32 bytes)
 //!                        || central_name (UTF-8) || version (u16, 2 bytes little-endian))
 //!    ```
 //!
@@ -97,9 +97,9 @@ pub use frame::{
     LENGTH_PREFIX_LEN,
 };
 pub use handshake::{
-    answer_hello, check_auth, negotiate, new_challenge, prove, verify, Auth, Challenge, Hello,
-    ManagedServer, Proof, Role, ServerKind, AUTH_LABEL, MAX_SERVERS, MAX_VERSIONS,
-    PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+    answer_hello, check_auth, negotiate, new_challenge, prove, verify, Auth, Binding, Challenge,
+    Hello, ManagedServer, Proof, Role, ServerKind, AUTH_LABEL, BINDING_LABEL, MAX_SERVERS,
+    MAX_VERSIONS, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
 };
 pub use message::{
     EventBody, Message, RemoteError, RemoteErrorCode, Request, RequestBody, Response, ResponseBody,

@@ -17,8 +17,9 @@ use serde_json::json;
 use crate::api::{codes, ApiError};
 use crate::App;
 
-/// The session cookie's name.
-pub(crate) const COOKIE: &str = "ipam_session";
+/// The session cookie's name. The `__Host-` prefix makes browsers refuse it unless it is
+/// Secure, for `/`, and set by this host itself (no sibling domain can plant one).
+pub(crate) const COOKIE: &str = "__Host-ipam_session";
 /// The header that carries the CSRF token.
 pub(crate) const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -358,7 +359,7 @@ mod tests {
         let mut c = HeaderMap::new();
         c.insert(
             header::COOKIE,
-            HeaderValue::from_static("a=1; ipam_session=tok; b=2"),
+            HeaderValue::from_static("a=1; __Host-ipam_session=tok; b=2"),
         );
         assert_eq!(session_cookie(&c).as_deref(), Some("tok"));
     }

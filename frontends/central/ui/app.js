@@ -92,9 +92,13 @@ async function route() {
   const el = h('div', { class: 'page' });
   show(view, el);
   try {
+    // Route parameters go into API paths: only ids and addresses pass (a crafted link must
+    // not make the UI call another API path with the user's session).
+    const id = (x) => { if (!/^\d+$/.test(x || '')) throw new Error(`not an id: ${x}`); return x; };
+    const address = (x) => { if (!/^[0-9A-Fa-f:.]+$/.test(x || '')) throw new Error(`not an address: ${x}`); return x; };
     switch (parts[0]) {
-      case 'range': await rangeView(el, parts[1], params); break;
-      case 'record': await recordView(el, parts[1], parts.slice(2).join('/')); break;
+      case 'range': await rangeView(el, id(parts[1]), params); break;
+      case 'record': await recordView(el, id(parts[1]), address(parts.slice(2).join('/'))); break;
       case 'history': await historyView(el, params); break;
       case 'admin': await adminView(el, parts[1] || 'users'); break;
       case 'import': await importView(el); break;

@@ -77,8 +77,10 @@ export function item(kind, headers, cells) {
   return o;
 }
 
-async function keyOf(items) {
-  const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(JSON.stringify(items)));
+/** The batch's idempotency key: this run's nonce and the batch's content (a retry within
+ * the run is not applied twice; another run, or another user, is a new import). */
+async function keyOf(run, items) {
+  const d = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(run + JSON.stringify(items)));
   return `ui-import-${[...new Uint8Array(d)].slice(0, 16).map((b) => b.toString(16).padStart(2, '0')).join('')}`;
 }
 
@@ -117,6 +119,7 @@ async function run(text, wanted, progress, status, report) {
     try { good.push({ line: r.line, item: item(kind, headers, r.cells) }); } catch (e) { bad.push({ line: r.line, reason: e.message }); }
   }
   const total = rows.length - 1;
+  const run = crypto.randomUUID();
   progress.max = total;
   let done = bad.length; let applied = 0;
   const tick = () => { progress.value = done; status.textContent = `${done} of ${total} rows processed, ${applied} applied, ${bad.length} refused`; };
@@ -127,7 +130,7 @@ async function run(text, wanted, progress, status, report) {
       const items = batch.map((b) => b.item);
       const body = kind === 'records' ? { records: items, saveComment: 'imported in the UI' } : { ranges: items, saveComment: 'imported in the UI' };
       try {
-        await api.post(kind === 'records' ? 'ipamRecordBatches' : 'rangeBatches', body, { 'Idempotency-Key': await keyOf(items) });
+        await api.post(kind === 'records' ? 'ipamRecordBatches' : 'rangeBatches', body, { 'Idempotency-Key': await keyOf(run, items) });
         applied += batch.length; done += batch.length; batch = [];
       } catch (e) {
         if (e.index === undefined || e.index >= batch.length) {

@@ -99,11 +99,14 @@ function addressMap(r, size, page0) {
   show(wrap, h('h2', { id: 'map-title', text: 'Address map' }), legend,
     pageSel ? h('p', {}, h('label', { for: 'map-page' }, 'Show '), pageSel) : null, grid, info);
 
+  let shown = 0;
   async function load(page) {
+    const mine = ++shown;
     let recs;
     try {
       recs = (await api.get(`ranges/${idOf(r.ref)}/ipamRecords`, { offset: page * MAP_PAGE, limit: MAP_PAGE })).ipamRecords;
     } catch (e) { notify(e.message, 'error'); return; }
+    if (mine !== shown) return; // another page was asked for meanwhile
     grid.replaceChildren();
     let row = null;
     recs.forEach((rec, i) => {

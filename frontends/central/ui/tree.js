@@ -65,7 +65,7 @@ export async function treeView(el, params) {
     more.replaceChildren();
     if (r.totalResults === 0) tree.append(h('li', { class: 'muted', role: 'none' }, 'No range matches.'));
     if (r.nextCursor) {
-      more.append(h('button', { type: 'button', onclick: () => flat(filter, r.nextCursor) },
+      more.append(h('button', { type: 'button', onclick: (e) => { e.target.disabled = true; flat(filter, r.nextCursor).catch((x) => notify(x.message, 'error')); } },
         `Show more (${tree.querySelectorAll('[role=treeitem]').length} of ${r.totalResults})`));
     }
   }
@@ -80,7 +80,10 @@ export async function treeView(el, params) {
       const shown = ul.querySelectorAll(':scope > [role=treeitem]').length;
       const b = h('button', { type: 'button' },
         r.totalResults ? `Show more (${shown} of ${r.totalResults})` : 'Show more');
-      b.addEventListener('click', () => level(ul, parentRef, depth, r.nextCursor).catch((e) => notify(e.message, 'error')));
+      b.addEventListener('click', () => {
+        b.disabled = true;
+        level(ul, parentRef, depth, r.nextCursor).catch((e) => { b.disabled = false; notify(e.message, 'error'); });
+      });
       ul.append(h('li', { role: 'none', class: 'load-more' }, b));
     }
   }

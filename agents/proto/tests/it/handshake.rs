@@ -8,6 +8,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 
 const KEY: &[u8] = b"0123456789abcdef0123456789abcdef";
+/// The TLS connection's binding, as both ends derive it.
+const B: [u8; 32] = [5; 32];
 
 fn hello() -> Hello {
     Hello {
@@ -23,36 +25,54 @@ fn hello() -> Hello {
 }
 
 #[test]
+fn a_proof_is_bound_to_its_connection() {
+    let c = new_challenge().unwrap();
+    let proof = prove(KEY, &B, &c, "central", 1).unwrap();
+    assert_eq!(
+        verify(KEY, &[6; 32], &c, "central", 1, &proof),
+        Err(HandshakeError::BadProof),
+        "relayed to another TLS connection"
+    );
+}
+
+#[test]
 fn prove_and_verify() {
     let c = new_challenge().unwrap();
-    let proof = prove(KEY, &c, "central", 1).unwrap();
-    assert_eq!(verify(KEY, &c, "central", 1, &proof), Ok(()));
+    let proof = prove(KEY, &B, &c, "central", 1).unwrap();
+    assert_eq!(verify(KEY, &B, &c, "central", 1, &proof), Ok(()));
 
     let bad = Err(HandshakeError::BadProof);
     assert_eq!(
-        verify(b"another key", &c, "central", 1, &proof),
+        verify(b"another key", &B, &c, "central", 1, &proof),
         bad,
         "wrong key"
     );
     let other = new_challenge().unwrap();
     assert_eq!(
-        verify(KEY, &other, "central", 1, &proof),
+        verify(KEY, &B, &other, "central", 1, &proof),
         bad,
         "wrong challenge"
     );
-    assert_eq!(verify(KEY, &c, "centrak", 1, &proof), bad, "wrong name");
-    assert_eq!(verify(KEY, &c, "central", 2, &proof), bad, "wrong version");
+    assert_eq!(verify(KEY, &B, &c, "centrak", 1, &proof), bad, "wrong name");
+    assert_eq!(
+        verify(KEY, &B, &c, "central", 2, &proof),
+        bad,
+        "wrong version"
+    );
     let mut flipped = proof;
     flipped.0[31] ^= 1;
     assert_eq!(
-        verify(KEY, &c, "central", 1, &flipped),
+        verify(KEY, &B, &c, "central", 1, &flipped),
         bad,
         "altered proof"
     );
 
-    assert_eq!(prove(b"", &c, "central", 1), Err(HandshakeError::EmptyKey));
     assert_eq!(
-        verify(b"", &c, "central", 1, &proof),
+        prove(b"", &B, &c, "central", 1),
+        Err(HandshakeError::EmptyKey)
+    );
+    assert_eq!(
+        verify(b"", &B, &c, "central", 1, &proof),
         Err(HandshakeError::EmptyKey)
     );
 }
@@ -74,13 +94,13 @@ fn negotiate_picks_the_highest_common_version() {
 fn whole_exchange() {
     let hello = hello();
     assert_eq!(hello.validate(), Ok(()));
-    let auth = answer_hello(KEY, "central.example.net", SUPPORTED_VERSIONS, &hello).unwrap();
+    let auth = answer_hello(KEY, &B, "central.example.net", SUPPORTED_VERSIONS, &hello).unwrap();
     assert_eq!(auth.version, 1);
-    assert_eq!(check_auth(KEY, &hello, &auth), Ok(1));
+    assert_eq!(check_auth(KEY, &B, &hello, &auth), Ok(1));
 
     // A Central with another key is refused, and the reason tells the operator what to check.
-    let wrong = answer_hello(b"not the key", "central.example.net", &[1], &hello).unwrap();
-    let err = check_auth(KEY, &hello, &wrong).unwrap_err();
+    let wrong = answer_hello(b"not the key", &B, "central.example.net", &[1], &hello).unwrap();
+    let err = check_auth(KEY, &B, &hello, &wrong).unwrap_err();
     assert_eq!(err, HandshakeError::BadProof);
     assert!(err.to_string().contains("same key"));
 
@@ -88,23 +108,23 @@ fn whole_exchange() {
     let mut later = hello.clone();
     later.challenge = new_challenge().unwrap();
     assert_eq!(
-        check_auth(KEY, &later, &auth),
+        check_auth(KEY, &B, &later, &auth),
         Err(HandshakeError::BadProof)
     );
 
     // Central may not pick a version the agent did not offer, even with a good proof.
     let mut auth2 = auth.clone();
     auth2.version = 2;
-    auth2.proof = prove(KEY, &hello.challenge, &auth2.central_name, 2).unwrap();
+    auth2.proof = prove(KEY, &B, &hello.challenge, &auth2.central_name, 2).unwrap();
     assert!(matches!(
-        check_auth(KEY, &hello, &auth2),
+        check_auth(KEY, &B, &hello, &auth2),
         Err(HandshakeError::VersionNotOffered { chosen: 2, .. })
     ));
 
     // No common version: Central refuses.
     let mut future = hello.clone();
     future.versions = vec![7, 8];
-    let err = answer_hello(KEY, "c", SUPPORTED_VERSIONS, &future).unwrap_err();
+    let err = answer_hello(KEY, &B, "c", SUPPORTED_VERSIONS, &future).unwrap_err();
     assert!(
         err.to_string().contains("no common protocol version"),
         "{err}"
@@ -152,17 +172,17 @@ proptest! {
         version in any::<u16>(),
     ) {
         let c = Challenge(challenge);
-        let proof = prove(&key, &c, &name, version).unwrap();
-        prop_assert_eq!(verify(&key, &c, &name, version, &proof), Ok(()));
+        let proof = prove(&key, &B, &c, &name, version).unwrap();
+        prop_assert_eq!(verify(&key, &B, &c, &name, version, &proof), Ok(()));
         // HMAC pads short keys with zeros, so keys that differ only by trailing zeros are the
         // same key.
         let trim = |k: &[u8]| k.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
         if other_key[..trim(&other_key)] != key[..trim(&key)] {
-            prop_assert!(verify(&other_key, &c, &name, version, &proof).is_err());
+            prop_assert!(verify(&other_key, &B, &c, &name, version, &proof).is_err());
         }
         if other_name != name {
-            prop_assert!(verify(&key, &c, &other_name, version, &proof).is_err());
+            prop_assert!(verify(&key, &B, &c, &other_name, version, &proof).is_err());
         }
-        prop_assert!(verify(&key, &c, &name, version.wrapping_add(1), &proof).is_err());
+        prop_assert!(verify(&key, &B, &c, &name, version.wrapping_add(1), &proof).is_err());
     }
 }

@@ -180,9 +180,15 @@ pub(crate) async fn changes(ctx: &Ctx) -> ApiResult {
     {
         Some(r) => {
             let segs = super::params::segments(r.trim());
+            use super::routes::Route as R;
             let t = super::routes::resolve(&segs)
                 .ok()
-                .filter(|t| t.obj.is_some() && t.sub.is_none() && t.sub_ref.is_none())
+                .filter(|t| {
+                    matches!(
+                        t.route,
+                        R::Range | R::Record | R::Space | R::Folder | R::User | R::Group | R::Role
+                    )
+                })
                 .ok_or_else(|| {
                     ApiError::invalid(format!(
                         "objectRef {r:?}: expected a collection and a ref, as ranges/12 or ipamRecords/10.0.0.7"

@@ -776,13 +776,19 @@ async fn tree_level(ctx: &Ctx, parent: String) -> ApiResult {
     let space = space_param(ctx)?;
     ctx.read(move |v| {
         let space = space_id(v, space.as_deref())?;
-        let (pid, families, total) = match &parent_arg {
+        let (space, pid, families, total) = match &parent_arg {
             Some(r) => {
                 let id = range_id(v, space, r)?;
                 let rv = v.range(id)?;
-                (Some(id), vec![rv.range.from.is_ipv6()], Some(rv.children))
+                // The level is in the parent's space, whatever the request named.
+                (
+                    rv.range.space,
+                    Some(id),
+                    vec![rv.range.from.is_ipv6()],
+                    Some(rv.children),
+                )
             }
-            None => (None, vec![false, true], None),
+            None => (space, None, vec![false, true], None),
         };
         let limit = limit as usize;
         let mut page: Vec<Range> = Vec::new();
@@ -870,7 +876,21 @@ const MAX_SPLIT_PARTS: u128 = 4096;
 pub(crate) async fn split(ctx: &Ctx, t: &Target) -> ApiResult {
     let id = resolve(ctx, t).await?;
     let want = ctx.params.u64("prefixLength")?;
-    let r = ctx.lookup(move |v| Ok(v.range(id)?.range)).await?;
+    let (r, acl) = ctx
+        .lookup(move |v| {
+            Ok((
+                v.range(id)?.range,
+                v.has_access_entries(ObjType::Range, id)?,
+            ))
+        })
+        .await?;
+    if acl {
+        // The parts would not inherit them: refuse rather than widen or narrow access.
+        return Err(ApiError::invalid(format!(
+            "{} has access entries of its own; remove them first (GET/PUT ranges/{id}/access) and set them on the parts after the split",
+            r.name
+        )));
+    }
     let len = prefix_len(r.from, r.to).ok_or_else(|| {
         ApiError::invalid(format!(
             "{} is {}-{}, not one CIDR block: only CIDR ranges split",
@@ -887,7 +907,9 @@ pub(crate) async fn split(ctx: &Ctx, t: &Target) -> ApiResult {
             "prefixLength {new_len}: must be longer than /{len} and at most /{bits}"
         )));
     }
-    let parts = 1u128 << u32::from(new_len - len);
+    let parts = 1u128
+        .checked_shl(u32::from(new_len - len))
+        .unwrap_or(u128::MAX);
     if parts > MAX_SPLIT_PARTS {
         return Err(ApiError::invalid(format!(
             "splitting /{len} into /{new_len} makes {parts} parts; at most {MAX_SPLIT_PARTS} at once"

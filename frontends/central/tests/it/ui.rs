@@ -76,14 +76,14 @@ async fn cookie_sessions_need_their_csrf_token() {
         assert!(set.contains(flag), "cookie {set:?} lacks {flag}");
     }
     let token = set
-        .strip_prefix("ipam_session=")
+        .strip_prefix("__Host-ipam_session=")
         .and_then(|r| r.split(';').next())
         .unwrap()
         .to_string();
     let csrf = b["result"]["csrfToken"].as_str().unwrap().to_string();
     assert_eq!(b["result"]["user"], "administrator");
     assert!(h.contains_key("content-security-policy"));
-    let cookie = format!("ipam_session={token}");
+    let cookie = format!("__Host-ipam_session={token}");
 
     // The cookie alone does not authorize an API call; with its token it does.
     let (s, _, b) = raw(
@@ -194,6 +194,22 @@ async fn tree_levels_page_by_cursor_and_ranges_split() {
         .unwrap()
         .to_string();
 
+    // A CIDR ref to the container, whose first child starts at the same address.
+    let c = a
+        .call("GET", &format!("{V2}/ranges/10.0.0.0/16"), None)
+        .await;
+    assert_eq!(
+        c.ok("the container by CIDR")["range"]["ref"],
+        container.as_str()
+    );
+    let c = a
+        .call("GET", &format!("{V2}/ranges/10.0.0.0-10.0.255.255"), None)
+        .await;
+    assert_eq!(
+        c.ok("the container by from-to")["range"]["ref"],
+        container.as_str()
+    );
+
     // The top level: the container and the named range, nothing below them.
     let top = a
         .call("GET", &format!("{V2}/ranges?parentRef=&limit=10"), None)
@@ -276,8 +292,32 @@ async fn tree_levels_page_by_cursor_and_ranges_split() {
         .call("GET", &format!("{V2}/ranges/10.0.7.0/24"), None)
         .await;
     assert_eq!(gone.err("split range gone", 400), 2049);
+    a.call(
+        "PUT",
+        &format!("{V2}/ranges/10.0.9.0/24/access"),
+        Some(json!({"accessEntries": [{"identityRef": "users/3", "allow": ["Read"], "deny": []}]})),
+    )
+    .await
+    .ok("an access entry");
+    a.call(
+        "POST",
+        &format!("{V2}/ranges"),
+        Some(json!({"range": {"name": "::/0", "isContainer": true}})),
+    )
+    .await
+    .ok("the whole IPv6 space");
     for (path, body, why) in [
         (format!("{lab}/split"), json!({}), "not one CIDR"),
+        (
+            "ranges/10.0.9.0/24/split".into(),
+            json!({}),
+            "its access entries would be lost",
+        ),
+        (
+            "ranges/::/0/split".into(),
+            json!({"prefixLength": 128}),
+            "2^128 parts",
+        ),
         (
             "ranges/10.0.8.0/24/split".into(),
             json!({"prefixLength": 24}),
@@ -296,7 +336,7 @@ async fn tree_levels_page_by_cursor_and_ranges_split() {
     ] {
         let before = a.app.committed_seq();
         let r = a.call("POST", &format!("{V2}/{path}"), Some(body)).await;
-        assert!(r.status == 400, "{why}: {}", r.text);
+        assert_eq!(r.err(why, 400), 4001, "{why}: {}", r.text);
         assert_eq!(a.app.committed_seq(), before, "{why} changed nothing");
     }
 }
