@@ -17,8 +17,29 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::wire::{self, Reader, WireError};
 
-/// Connections in the handshake at once.
-const MAX_HANDSHAKES: usize = 64;
+/// Connections in the handshake at once, in all and from one address: a flood from one
+/// source cannot take the places Central needs to reconnect.
+const MAX_HANDSHAKES: usize = 256;
+const MAX_HANDSHAKES_PER_SOURCE: usize = 8;
+
+/// A place in the handshake, given back when dropped.
+struct HandshakeSlot {
+    _all: tokio::sync::OwnedSemaphorePermit,
+    source: std::net::IpAddr,
+    per_source: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        let mut m = self.per_source.lock().expect("handshake sources lock");
+        if let Some(n) = m.get_mut(&self.source) {
+            *n -= 1;
+            if *n == 0 {
+                m.remove(&self.source);
+            }
+        }
+    }
+}
 
 /// What the agent does with requests: the DNS and DHCP drivers behind it. Calls run on
 /// tokio's blocking pool (drivers do blocking I/O), several at a time.
@@ -82,6 +103,8 @@ pub async fn serve(
 ) {
     let acceptor = TlsAcceptor::from(tls);
     let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
+    let per_source: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Arc::default();
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -96,11 +119,26 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        // Connections still shaking hands are bounded: past the limit a new one is closed
-        // at once (a flood of silent connections cannot starve Central's).
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+        // Connections still shaking hands are bounded, in all and per source address: past
+        // a limit a new one is closed at once, so one flooding source cannot take the places
+        // Central needs to reconnect.
+        let Ok(all) = handshakes.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "{MAX_HANDSHAKES} handshakes already in progress: connection closed");
             continue;
+        };
+        {
+            let mut m = per_source.lock().expect("handshake sources lock");
+            let n = m.entry(peer.ip()).or_insert(0);
+            if *n >= MAX_HANDSHAKES_PER_SOURCE {
+                tracing::warn!(%peer, "{MAX_HANDSHAKES_PER_SOURCE} handshakes from this address already in progress: connection closed");
+                continue;
+            }
+            *n += 1;
+        }
+        let permit = HandshakeSlot {
+            _all: all,
+            source: peer.ip(),
+            per_source: per_source.clone(),
         };
         let (acceptor, cfg, handler) = (acceptor.clone(), cfg.clone(), handler.clone());
         tokio::spawn(async move {
@@ -130,7 +168,7 @@ async fn connection(
     peer: SocketAddr,
     cfg: Arc<AgentConfig>,
     handler: Arc<dyn Handler>,
-    handshake: tokio::sync::OwnedSemaphorePermit,
+    handshake: HandshakeSlot,
 ) -> Result<(), WireError> {
     let hs = cfg.handshake_timeout;
     let tls = tokio::time::timeout(hs, acceptor.accept(tcp))

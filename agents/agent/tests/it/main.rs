@@ -291,6 +291,33 @@ async fn broken_and_oversize_frames_close_only_their_connection() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_from_one_source_are_bounded() {
+    let dir = TempDir::new("flood");
+    let a = agent(&dir.0, agent_cfg()).await;
+    // Eight connections that never start TLS hold all of this source's places...
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(tokio::net::TcpStream::connect(&a.addr).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // ...so a ninth is closed at once.
+    let mut ninth = tokio::net::TcpStream::connect(&a.addr).await.unwrap();
+    let mut b = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(5), ninth.read(&mut b))
+        .await
+        .expect("the ninth connection is closed at once");
+    assert!(matches!(n, Ok(0) | Err(_)), "{n:?}");
+    // Once they go, Central links up.
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let pins = Pins::open(&dir.0.join("known_agents")).unwrap();
+    link::connect(&LinkConfig::new(&a.addr, KEY.to_vec(), "central"), &pins)
+        .await
+        .unwrap();
+    let _ = a.stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heartbeats_keep_an_idle_link_up() {
     let dir = TempDir::new("heartbeat");
     let mut cfg = agent_cfg();
