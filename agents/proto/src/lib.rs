@@ -67,7 +67,10 @@
 //!                        || central_name (UTF-8) || version (u16, 2 bytes little-endian))
 //!    ```
 //!
-//!    When no version is common, Central sends `refused` instead and closes.
+//!    `binding` ([`Binding`]) is 32 bytes both ends derive from the TLS connection's keys
+//!    (RFC 5705 exporter, label [`BINDING_LABEL`]): a proof is good on its own connection
+//!    only, so nothing in the middle can relay it. When no version is common, Central sends
+//!    `refused` instead and closes.
 //! 3. The agent checks that the version is one it offered and the proof, in constant time
 //!    ([`verify`], or [`check_auth`] for the whole step), then sends `welcome` with the version,
 //!    or `refused` with the reason and closes.
