@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipam_agent_proto::{
-    answer_hello, EventBody, Hello, Message, RemoteError, Request, RequestBody, ResponseBody,
-    SUPPORTED_VERSIONS,
+    answer_hello, verify_agent, EventBody, Hello, Message, RemoteError, Request, RequestBody,
+    ResponseBody, SUPPORTED_VERSIONS,
 };
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -278,11 +278,21 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
             });
         }
     };
-    wire::write(&mut w, &Message::Auth(auth), max)
+    wire::write(&mut w, &Message::Auth(auth.clone()), max)
         .await
         .map_err(|e| down(e.to_string()))?;
     match tokio::time::timeout(t, reader.next()).await {
-        Ok(Ok(Message::Welcome { .. })) => {
+        Ok(Ok(Message::Welcome { version, proof })) => {
+            // The agent proves the key too: a server at the agent's address that does not
+            // hold it is refused (and never pinned).
+            if version != auth.version
+                || verify_agent(&cfg.key, &binding, &auth, &hello.agent_name, &proof).is_err()
+            {
+                return Err(LinkError::Refused {
+                    addr: cfg.addr.clone(),
+                    reason: "the agent's welcome does not prove the shared key: not the agent, or another key".into(),
+                });
+            }
             if first_contact {
                 pins.remember(&cfg.addr, &got);
                 tracing::info!(

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ipam_agent_proto::{
-    check_auth, new_challenge, EventBody, Hello, ManagedServer, Message, RemoteError,
+    check_auth, new_challenge, prove_agent, EventBody, Hello, ManagedServer, Message, RemoteError,
     RemoteErrorCode, RequestBody, Response, ResponseBody, Role, SUPPORTED_VERSIONS,
 };
 use tokio::net::TcpListener;
@@ -210,7 +210,9 @@ async fn connection(
         Ok(version) => {
             reader = reader.relimit(max)?;
             drop(handshake);
-            wire::write(&mut w, &Message::Welcome { version }, max).await?;
+            let proof = prove_agent(&cfg.key, &binding, &auth, &cfg.name)
+                .map_err(|e| io_err(e.to_string()))?;
+            wire::write(&mut w, &Message::Welcome { version, proof }, max).await?;
             tracing::info!(%peer, central = auth.central_name, version, "Central connected");
         }
         Err(e) => {

@@ -176,6 +176,9 @@ pub struct Auth {
     pub central_name: String,
     /// [`prove`] of the shared key.
     pub proof: Proof,
+    /// Fresh random bytes for the agent's proof in `welcome` ([`prove_agent`]): the agent
+    /// must show it holds the key too.
+    pub challenge: Challenge,
 }
 
 impl Auth {
@@ -291,7 +294,58 @@ pub fn answer_hello(
         version,
         central_name: central_name.to_owned(),
         proof,
+        challenge: new_challenge()?,
     })
+}
+
+/// The label of the agent's proof, unlike Central's so that neither proof can be reflected
+/// back as the other.
+pub const WELCOME_LABEL: &[u8] = b"ipam-agent-welcome-v1";
+
+fn agent_input(binding: &Binding, auth: &Auth, agent_name: &str) -> Vec<u8> {
+    let mut input = Vec::with_capacity(WELCOME_LABEL.len() + 64 + agent_name.len() + 2);
+    input.extend_from_slice(WELCOME_LABEL);
+    input.extend_from_slice(binding);
+    input.extend_from_slice(&auth.challenge.0);
+    input.extend_from_slice(agent_name.as_bytes());
+    input.extend_from_slice(&auth.version.to_le_bytes());
+    input
+}
+
+/// The agent's proof that it holds `key`, for `welcome`: HMAC-SHA256(key, [`WELCOME_LABEL`] ||
+/// binding || Central's challenge from `auth` || agent_name || version as 2 little-endian
+/// bytes). Fails only on an empty key.
+pub fn prove_agent(
+    key: &[u8],
+    binding: &Binding,
+    auth: &Auth,
+    agent_name: &str,
+) -> Result<Proof, HandshakeError> {
+    if key.is_empty() {
+        return Err(HandshakeError::EmptyKey);
+    }
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    let tag = hmac::sign(&key, &agent_input(binding, auth, agent_name));
+    let mut proof = [0u8; 32];
+    proof.copy_from_slice(tag.as_ref());
+    Ok(Proof(proof))
+}
+
+/// Central's side: checks the agent's proof in `welcome` (constant time). Without it, a
+/// server answering at the agent's address could welcome Central without the key.
+pub fn verify_agent(
+    key: &[u8],
+    binding: &Binding,
+    auth: &Auth,
+    agent_name: &str,
+    proof: &Proof,
+) -> Result<(), HandshakeError> {
+    if key.is_empty() {
+        return Err(HandshakeError::EmptyKey);
+    }
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key);
+    hmac::verify(&key, &agent_input(binding, auth, agent_name), &proof.0)
+        .map_err(|_| HandshakeError::BadProof)
 }
 
 /// The agent's side: checks that Central chose a version the agent offered and proved the key

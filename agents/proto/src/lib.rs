@@ -72,8 +72,11 @@
 //!    only, so nothing in the middle can relay it. When no version is common, Central sends
 //!    `refused` instead and closes.
 //! 3. The agent checks that the version is one it offered and the proof, in constant time
-//!    ([`verify`], or [`check_auth`] for the whole step), then sends `welcome` with the version,
-//!    or `refused` with the reason and closes.
+//!    ([`verify`], or [`check_auth`] for the whole step), then sends `welcome` with the version
+//!    and its own proof of the key over the challenge Central put in `auth`
+//!    ([`prove_agent`]: label [`WELCOME_LABEL`], the binding, Central's challenge, the agent's
+//!    name, the version), or `refused` with the reason and closes.
+//! 4. Central checks the agent's proof ([`verify_agent`]); a wrong one closes the connection.
 //!
 //! Only after `welcome` may requests, events and heartbeats flow. The shared key is configured
 //! on both sides and is never sent; an empty key is always refused.
@@ -100,9 +103,9 @@ pub use frame::{
     LENGTH_PREFIX_LEN,
 };
 pub use handshake::{
-    answer_hello, check_auth, negotiate, new_challenge, prove, verify, Auth, Binding, Challenge,
-    Hello, ManagedServer, Proof, Role, ServerKind, AUTH_LABEL, BINDING_LABEL, MAX_SERVERS,
-    MAX_VERSIONS, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+    answer_hello, check_auth, negotiate, new_challenge, prove, prove_agent, verify, verify_agent,
+    Auth, Binding, Challenge, Hello, ManagedServer, Proof, Role, ServerKind, AUTH_LABEL,
+    BINDING_LABEL, MAX_SERVERS, MAX_VERSIONS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WELCOME_LABEL,
 };
 pub use message::{
     EventBody, Message, RemoteError, RemoteErrorCode, Request, RequestBody, Response, ResponseBody,

@@ -27,6 +27,8 @@ pub enum Message {
     Welcome {
         /// The version from `auth`.
         version: u16,
+        /// The agent's proof of the key over Central's challenge ([`crate::prove_agent`]).
+        proof: crate::Proof,
     },
     /// Either side, during the handshake: the connection is refused and will be closed.
     Refused {

@@ -1,8 +1,9 @@
 //! The handshake: proofs, version negotiation, the whole exchange.
 
 use ipam_agent_proto::{
-    answer_hello, check_auth, negotiate, new_challenge, prove, verify, Challenge, HandshakeError,
-    Hello, ManagedServer, Message, Role, ServerKind, PROTOCOL_VERSION, SUPPORTED_VERSIONS,
+    answer_hello, check_auth, negotiate, new_challenge, prove, prove_agent, verify, verify_agent,
+    Challenge, HandshakeError, Hello, ManagedServer, Message, Role, ServerKind, PROTOCOL_VERSION,
+    SUPPORTED_VERSIONS,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -32,6 +33,48 @@ fn a_proof_is_bound_to_its_connection() {
         verify(KEY, &[6; 32], &c, "central", 1, &proof),
         Err(HandshakeError::BadProof),
         "relayed to another TLS connection"
+    );
+}
+
+#[test]
+fn the_agent_proves_the_key_too() {
+    let hello = Hello {
+        versions: vec![1],
+        agent_name: "agent-1".into(),
+        roles: vec![Role::Dns],
+        servers: vec![],
+        challenge: new_challenge().unwrap(),
+    };
+    let auth = answer_hello(KEY, &B, "central", SUPPORTED_VERSIONS, &hello).unwrap();
+    let p = prove_agent(KEY, &B, &auth, "agent-1").unwrap();
+    assert_eq!(verify_agent(KEY, &B, &auth, "agent-1", &p), Ok(()));
+    let bad = Err(HandshakeError::BadProof);
+    assert_eq!(
+        verify_agent(b"not the key", &B, &auth, "agent-1", &p),
+        bad,
+        "key"
+    );
+    assert_eq!(
+        verify_agent(KEY, &[6; 32], &auth, "agent-1", &p),
+        bad,
+        "connection"
+    );
+    assert_eq!(verify_agent(KEY, &B, &auth, "agent-2", &p), bad, "name");
+    // Central's own proof, reflected back, is not an agent proof.
+    assert_eq!(
+        verify_agent(KEY, &B, &auth, "agent-1", &auth.proof),
+        bad,
+        "reflection"
+    );
+    let again = answer_hello(KEY, &B, "central", SUPPORTED_VERSIONS, &hello).unwrap();
+    assert_ne!(
+        again.challenge, auth.challenge,
+        "a fresh challenge each time"
+    );
+    assert_eq!(
+        verify_agent(KEY, &B, &again, "agent-1", &p),
+        bad,
+        "replayed"
     );
 }
 

@@ -83,11 +83,12 @@ fn hello() -> BoxedStrategy<Hello> {
 }
 
 fn auth() -> BoxedStrategy<Auth> {
-    (any::<u16>(), text(), any::<[u8; 32]>())
-        .prop_map(|(version, central_name, proof)| Auth {
+    (any::<u16>(), text(), any::<[u8; 32]>(), any::<[u8; 32]>())
+        .prop_map(|(version, central_name, proof, challenge)| Auth {
             version,
             central_name,
             proof: Proof(proof),
+            challenge: Challenge(challenge),
         })
         .boxed()
 }
@@ -382,7 +383,10 @@ pub fn message() -> BoxedStrategy<Message> {
     prop_oneof![
         hello().prop_map(Message::Hello),
         auth().prop_map(Message::Auth),
-        any::<u16>().prop_map(|version| Message::Welcome { version }),
+        (any::<u16>(), any::<[u8; 32]>()).prop_map(|(version, p)| Message::Welcome {
+            version,
+            proof: Proof(p)
+        }),
         text().prop_map(|reason| Message::Refused { reason }),
         request().prop_map(Message::Request),
         (

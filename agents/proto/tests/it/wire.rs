@@ -43,15 +43,23 @@ fn handshake_messages() {
             version: 1,
             central_name: "c".into(),
             proof: Proof([0; 32]),
+            challenge: ipam_agent_proto::Challenge([0x22; 32]),
         }),
         &format!(
-            r#"{{"auth":{{"version":1,"central_name":"c","proof":"{}"}}}}"#,
-            "0".repeat(64)
+            r#"{{"auth":{{"version":1,"central_name":"c","proof":"{}","challenge":"{}"}}}}"#,
+            "0".repeat(64),
+            "22".repeat(32)
         ),
     );
     assert_wire(
-        Message::Welcome { version: 1 },
-        r#"{"welcome":{"version":1}}"#,
+        Message::Welcome {
+            version: 1,
+            proof: Proof([0x33; 32]),
+        },
+        &format!(
+            r#"{{"welcome":{{"version":1,"proof":"{}"}}}}"#,
+            "33".repeat(32)
+        ),
     );
     assert_wire(
         Message::Refused {
