@@ -41,6 +41,9 @@ impl Drop for HandshakeSlot {
     }
 }
 
+/// Requests of one connection received and not yet answered, before reading pauses.
+const QUEUED: usize = 1024;
+
 /// What the agent does with requests: the DNS and DHCP drivers behind it. Calls run on
 /// tokio's blocking pool (drivers do blocking I/O), several at a time.
 pub trait Handler: Send + Sync + 'static {
@@ -258,7 +261,11 @@ async fn connection(
             }
         })
     });
+    // Requests wait for one of `max_in_flight` slots in their own tasks, so the connection
+    // keeps reading (and answering pings) while drivers are busy; reading pauses only when
+    // QUEUED requests are waiting.
     let slots = Arc::new(Semaphore::new(cfg.max_in_flight));
+    let queued = Arc::new(Semaphore::new(QUEUED));
     let nonce = AtomicU64::new(1);
     let result = loop {
         let next = tokio::time::timeout(cfg.heartbeat, reader.next()).await;
@@ -286,9 +293,10 @@ async fn connection(
         };
         match m {
             Message::Request(req) => {
-                let permit = slots.clone().acquire_owned().await.expect("never closed");
-                let (tx, handler) = (tx.clone(), handler.clone());
+                let waiting = queued.clone().acquire_owned().await.expect("never closed");
+                let (tx, handler, slots) = (tx.clone(), handler.clone(), slots.clone());
                 tokio::spawn(async move {
+                    let permit = slots.acquire_owned().await.expect("never closed");
                     let id = req.id;
                     let result = match req.validate() {
                         Err(e) => Err(RemoteError::from(e)),
@@ -305,6 +313,7 @@ async fn connection(
                     // waiting for a slow Central are bounded by the slots too.
                     let _ = tx.send(Message::Response(Response { id, result })).await;
                     drop(permit);
+                    drop(waiting);
                 });
             }
             Message::Ping { nonce } => {

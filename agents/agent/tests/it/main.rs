@@ -65,6 +65,9 @@ impl Handler for Echo {
         let server = body.server().to_string();
         let n: u64 = server.trim_start_matches('s').parse().unwrap_or(0);
         std::thread::sleep(Duration::from_millis((n * 7) % 20));
+        if server == "slow" {
+            std::thread::sleep(Duration::from_millis(700));
+        }
         if server == "down" {
             return Err(RemoteError::new(
                 RemoteErrorCode::ServerDown,
@@ -357,6 +360,33 @@ async fn silent_connections_from_one_source_are_bounded() {
     link::connect(&LinkConfig::new(&a.addr, KEY.to_vec(), "central"), &pins)
         .await
         .unwrap();
+    let _ = a.stop.send(true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heartbeats_go_on_while_every_driver_slot_is_busy() {
+    let dir = TempDir::new("busy");
+    let mut cfg = agent_cfg();
+    cfg.max_in_flight = 1;
+    cfg.heartbeat = Duration::from_millis(100);
+    cfg.idle_timeout = Duration::from_millis(450);
+    let a = agent(&dir.0, cfg).await;
+    let pins = Pins::open(&dir.0.join("known_agents")).unwrap();
+    let mut lc = LinkConfig::new(&a.addr, KEY.to_vec(), "central");
+    lc.heartbeat = Duration::from_millis(100);
+    lc.idle_timeout = Duration::from_millis(450);
+    let l = link::connect(&lc, &pins).await.unwrap();
+    // Three slow requests on one slot: about 2 s of work, many idle timeouts long.
+    let tasks: Vec<_> = (0..3)
+        .map(|_| {
+            let l = l.clone();
+            tokio::spawn(async move { l.request(status("slow")).await })
+        })
+        .collect();
+    for t in tasks {
+        assert!(t.await.unwrap().is_ok());
+    }
+    assert!(l.closed().is_none(), "{:?}", l.closed());
     let _ = a.stop.send(true);
 }
 
