@@ -245,7 +245,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
     let (r, mut w) = tokio::io::split(tls);
     let max = cfg.max_frame_len;
     let mut reader = Reader::new(r, wire::HANDSHAKE_MAX_FRAME_LEN.min(max));
-    let hello = match tokio::time::timeout(t, reader.next()).await {
+    let mut hello = match tokio::time::timeout(t, reader.next()).await {
         Err(_) => return Err(down(format!("no hello within {t:?}"))),
         Ok(Ok(Message::Hello(h))) => h,
         Ok(Ok(other)) => return Err(down(format!("expected hello, got {}", other.name()))),
@@ -282,7 +282,11 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         .await
         .map_err(|e| down(e.to_string()))?;
     match tokio::time::timeout(t, reader.next()).await {
-        Ok(Ok(Message::Welcome { version, proof })) => {
+        Ok(Ok(Message::Welcome {
+            version,
+            proof,
+            servers,
+        })) => {
             // The agent proves the key too: a server at the agent's address that does not
             // hold it is refused (and never pinned).
             if version != auth.version
@@ -293,6 +297,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
                     reason: "the agent's welcome does not prove the shared key: not the agent, or another key".into(),
                 });
             }
+            hello.servers = servers;
             if first_contact {
                 pins.remember(&cfg.addr, &got);
                 tracing::info!(

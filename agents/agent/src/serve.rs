@@ -188,7 +188,8 @@ async fn connection(
         versions: SUPPORTED_VERSIONS.to_vec(),
         agent_name: cfg.name.clone(),
         roles: cfg.roles.clone(),
-        servers: handler.servers(),
+        // The servers are told in `welcome`, to a Central that proved the key.
+        servers: Vec::new(),
         challenge,
     };
     wire::write(&mut w, &Message::Hello(hello.clone()), max).await?;
@@ -215,7 +216,12 @@ async fn connection(
             drop(handshake);
             let proof = prove_agent(&cfg.key, &binding, &auth, &cfg.name)
                 .map_err(|e| io_err(e.to_string()))?;
-            wire::write(&mut w, &Message::Welcome { version, proof }, max).await?;
+            let welcome = Message::Welcome {
+                version,
+                proof,
+                servers: handler.servers(),
+            };
+            wire::write(&mut w, &welcome, max).await?;
             tracing::info!(%peer, central = auth.central_name, version, "Central connected");
         }
         Err(e) => {

@@ -125,7 +125,8 @@ pub struct Hello {
     pub agent_name: String,
     /// What the agent does.
     pub roles: Vec<Role>,
-    /// The servers it manages.
+    /// The servers it manages. Agents leave this empty and tell the servers in `welcome`,
+    /// after Central has proved the key; it stays for compatibility.
     #[serde(default)]
     pub servers: Vec<ManagedServer>,
     /// Fresh random bytes for Central's proof ([`new_challenge`]).

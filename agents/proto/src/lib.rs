@@ -77,6 +77,8 @@
 //!    ([`prove_agent`]: label [`WELCOME_LABEL`], the binding, Central's challenge, the agent's
 //!    name, the version), or `refused` with the reason and closes.
 //! 4. Central checks the agent's proof ([`verify_agent`]); a wrong one closes the connection.
+//!    The agent's servers are listed in `welcome`, not in `hello`: only a Central that proved
+//!    the key learns them.
 //!
 //! Only after `welcome` may requests, events and heartbeats flow. The shared key is configured
 //! on both sides and is never sent; an empty key is always refused.

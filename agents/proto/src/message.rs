@@ -29,6 +29,10 @@ pub enum Message {
         version: u16,
         /// The agent's proof of the key over Central's challenge ([`crate::prove_agent`]).
         proof: crate::Proof,
+        /// The servers the agent manages, told only to a Central that proved the key (the
+        /// `hello` before it leaves them out).
+        #[serde(default)]
+        servers: Vec<crate::ManagedServer>,
     },
     /// Either side, during the handshake: the connection is refused and will be closed.
     Refused {

@@ -243,6 +243,7 @@ async fn an_impostor_that_welcomes_without_the_key_is_refused_and_not_pinned() {
             let welcome = Message::Welcome {
                 version: a.version,
                 proof: ipam_agent_proto::Proof([0; 32]),
+                servers: vec![],
             };
             let _ = ipam_agent::wire::write(&mut w, &welcome, 1 << 20).await;
         }
@@ -272,6 +273,11 @@ async fn raw(addr: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStrea
     let mut hello = vec![0u8; u32::from_le_bytes(len) as usize];
     s.read_exact(&mut hello).await.unwrap();
     assert!(hello.starts_with(br#"{"hello""#));
+    let text = String::from_utf8_lossy(&hello);
+    assert!(
+        text.contains(r#""servers":[]"#) && !text.contains("ns1"),
+        "the servers are not told before Central proves the key: {text}"
+    );
     s
 }
 

@@ -383,10 +383,19 @@ pub fn message() -> BoxedStrategy<Message> {
     prop_oneof![
         hello().prop_map(Message::Hello),
         auth().prop_map(Message::Auth),
-        (any::<u16>(), any::<[u8; 32]>()).prop_map(|(version, p)| Message::Welcome {
-            version,
-            proof: Proof(p)
-        }),
+        (
+            any::<u16>(),
+            any::<[u8; 32]>(),
+            vec(
+                (text(), server_kind()).prop_map(|(name, kind)| ManagedServer { name, kind }),
+                0..3
+            )
+        )
+            .prop_map(|(version, p, servers)| Message::Welcome {
+                version,
+                proof: Proof(p),
+                servers
+            }),
         text().prop_map(|reason| Message::Refused { reason }),
         request().prop_map(Message::Request),
         (

@@ -55,9 +55,10 @@ fn handshake_messages() {
         Message::Welcome {
             version: 1,
             proof: Proof([0x33; 32]),
+            servers: vec![],
         },
         &format!(
-            r#"{{"welcome":{{"version":1,"proof":"{}"}}}}"#,
+            r#"{{"welcome":{{"version":1,"proof":"{}","servers":[]}}}}"#,
             "33".repeat(32)
         ),
     );
