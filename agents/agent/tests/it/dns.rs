@@ -1,4 +1,5 @@
-//! Central's side of the link, through the real `ipam-agent` binary, to a real BIND: zones
+//! Central's side of the link, through the real `ipam-agent` binary managing a real BIND and a
+//! real PowerDNS: zones
 //! and records written through the agent are served by named, changes made on named directly
 //! are read back, and a stopped server gives a clear error.
 use std::time::Instant;
@@ -11,7 +12,7 @@ use ipam_agent_proto::{
     ZoneSpec, ZoneType,
 };
 
-use crate::harness::{dig, dig_until, find_program, servers_available, Bind};
+use crate::harness::{dig, dig_until, find_program, servers_available, Bind, PowerDns};
 use crate::{Binary, TempDir, KEY};
 
 fn dns(op: DnsOp) -> RequestBody {
@@ -42,11 +43,13 @@ async fn serial_of(l: &ipam_agent::AgentLink) -> Option<u32> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn central_drives_bind_through_the_agent_binary() {
-    if !servers_available(&["named", "rndc", "nsupdate", "dig"]) {
+async fn central_drives_bind_and_powerdns_through_one_agent_binary() {
+    if !servers_available(&["named", "rndc", "nsupdate", "dig", "pdns_server"]) {
         return;
     }
     let bind = Bind::start();
+    // The same agent manages a PowerDNS too.
+    let pdns = PowerDns::start();
     let dir = TempDir::new("agent-bind");
     let config = dir.0.join("agent.toml");
     std::fs::write(
@@ -62,6 +65,12 @@ rndc_program = "{rndc_program}"
 tsig_key = {{ name = "ddns-key", secret = "{tsig}" }}
 rndc_key = {{ name = "rndc-key", secret = "{rndc_secret}" }}
 nameservers = ["ns1.example.test."]
+
+[[powerdns]]
+name = "pdns-test"
+api = "127.0.0.1:{pdns_api}"
+api_key = "{pdns_key}"
+nameservers = ["ns1.example.test."]
 "#,
             dns = bind.dns_port,
             rndc = bind.rndc_port,
@@ -70,6 +79,8 @@ nameservers = ["ns1.example.test."]
             rndc_program = find_program("rndc").unwrap().display(),
             tsig = bind.tsig_secret,
             rndc_secret = bind.rndc_secret,
+            pdns_api = pdns.api_port,
+            pdns_key = pdns.api_key,
         ),
     )
     .unwrap();
@@ -85,8 +96,45 @@ nameservers = ["ns1.example.test."]
     )
     .await
     .unwrap();
-    assert_eq!(l.hello().servers.len(), 1);
-    assert_eq!(l.hello().servers[0].kind, ServerKind::Bind);
+    let kinds: Vec<(String, ServerKind)> = l
+        .hello()
+        .servers
+        .iter()
+        .map(|s| (s.name.clone(), s.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("bind-test".to_string(), ServerKind::Bind),
+            ("pdns-test".to_string(), ServerKind::PowerDns)
+        ]
+    );
+
+    // PowerDNS through the same link: a zone and a record, served.
+    let on_pdns = |op| RequestBody::Dns {
+        server: "pdns-test".into(),
+        op,
+    };
+    l.request(on_pdns(DnsOp::CreateZone {
+        zone: ZoneSpec {
+            name: "pdns.test.".into(),
+            view: None,
+            zone_type: ZoneType::Primary,
+            dynamic: true,
+            masters: vec![],
+        },
+    }))
+    .await
+    .unwrap();
+    l.request(on_pdns(DnsOp::UpdateRecords {
+        zone: "pdns.test.".into(),
+        view: None,
+        deletes: vec![],
+        adds: vec![rr("api.pdns.test.", "A", "192.0.2.53")],
+    }))
+    .await
+    .unwrap();
+    dig_until(pdns.dns_port, "api.pdns.test", "A", &["192.0.2.53"]);
 
     // A zone and records, written through the agent, served by named.
     let zone = ZoneSpec {
