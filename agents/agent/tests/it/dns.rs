@@ -1,7 +1,7 @@
 //! Central's side of the link, through the real `ipam-agent` binary managing a real BIND and a
-//! real PowerDNS: zones
-//! and records written through the agent are served by named, changes made on named directly
-//! are read back, and a stopped server gives a clear error.
+//! real PowerDNS: zones and records written through the agent are served, changes made on
+//! named directly are read back and announced by the agent's watcher, and a stopped server
+//! gives a clear error.
 use std::time::Instant;
 
 use ipam_agent::link;
