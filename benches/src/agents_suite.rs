@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
-use ipam_agent::drivers::{Drivers, ServersFile};
+use ipam_agent::drivers::Drivers;
 use ipam_agent::pins::Pins;
 use ipam_agent::serve::{serve, AgentConfig, Handler};
 use ipam_agent::LinkConfig;
@@ -63,10 +63,14 @@ pub fn run(opts: &Options) -> Result<Report> {
         bail!("IPAM_SKIP_DNS=1: the agents suite needs BIND");
     }
     let bind = harness::Bind::start();
-    let cfg = bind.config();
-    let file: ServersFile = toml_config(&bind)?;
-    let drivers = Drivers::from_file(&file).map_err(anyhow::Error::msg)?;
-    let direct = ipam_agent_dns::BindServer::new(cfg).context("the BIND driver")?;
+    // The same named twice: behind the agent, and called directly (the baseline).
+    let behind = ipam_agent_dns::BindServer::new(ipam_agent_dns::BindConfig {
+        name: "bind-bench".into(),
+        ..bind.config()
+    })
+    .context("the BIND driver")?;
+    let drivers = Drivers::new(vec![Box::new(behind)], vec![]).map_err(anyhow::Error::msg)?;
+    let direct = ipam_agent_dns::BindServer::new(bind.config()).context("the BIND driver")?;
 
     let scratch = Scratch::new("agents")?;
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -200,32 +204,4 @@ pub fn run(opts: &Options) -> Result<Report> {
         rl / rd
     );
     Ok(r)
-}
-
-/// The agent's configuration for the harness's named.
-fn toml_config(bind: &harness::Bind) -> Result<ServersFile> {
-    let c = bind.config();
-    let text = format!(
-        r#"[[bind]]
-name = "bind-bench"
-dns = "{}"
-rndc = "{}"
-stats = "{}"
-zone_dir = "{}"
-rndc_program = "{}"
-tsig_key = {{ name = "{}", secret = "{}" }}
-rndc_key = {{ name = "{}", secret = "{}" }}
-nameservers = ["ns1.example.test."]
-"#,
-        c.dns_addr,
-        c.rndc_addr,
-        c.stats_addr,
-        c.zone_dir.display(),
-        c.rndc_program.display(),
-        c.tsig_key.name,
-        c.tsig_key.secret,
-        c.rndc_key.name,
-        c.rndc_key.secret,
-    );
-    Ok(toml::from_str(&text)?)
 }

@@ -285,6 +285,14 @@ impl Drivers {
                 .with_timeout(Duration::from_secs(d.timeout_secs.unwrap_or(10)));
             dhcp.push(Box::new(IscDhcpdServer::new(cfg)));
         }
+        Drivers::new(dns, dhcp)
+    }
+
+    /// The drivers of servers built elsewhere. Server names must be unique.
+    pub fn new(
+        dns: Vec<Box<dyn DnsServer>>,
+        dhcp: Vec<Box<dyn DhcpServer>>,
+    ) -> Result<Drivers, String> {
         let mut names: Vec<&str> = dns
             .iter()
             .map(|d| d.name())

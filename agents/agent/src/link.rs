@@ -203,7 +203,6 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         addr: addr.clone(),
         message: m,
     };
-    let pinned = pins.get(&cfg.addr);
     let (tls_cfg, seen) = ipam_client::tls::pinned_client(None, &[]);
     let host = cfg.addr.rsplit_once(':').map_or(cfg.addr.as_str(), |h| h.0);
     let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
@@ -229,7 +228,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         .ok_or_else(|| down("no certificate seen".into()))?;
     // Compared now; a first pin is saved only once the agent has welcomed Central, so a
     // server that answers at the address but fails the handshake is never pinned.
-    let first_contact = match pins.compare(&cfg.addr, &got, pinned.as_deref()) {
+    let first_contact = match pins.compare(&cfg.addr, &got) {
         PinCheck::Same => false,
         PinCheck::New => true,
         PinCheck::Changed(pinned) => {
@@ -263,15 +262,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
     ) {
         Ok(a) => a,
         Err(e) => {
-            let reason = e.to_string();
-            let _ = wire::write(
-                &mut w,
-                &Message::Refused {
-                    reason: reason.clone(),
-                },
-                max,
-            )
-            .await;
+            let reason = wire::refuse(&mut w, e.to_string(), max).await;
             return Err(LinkError::Refused {
                 addr: cfg.addr.clone(),
                 reason,

@@ -58,17 +58,13 @@ impl Pins {
         self.map.lock().expect("pins lock").get(addr).cloned()
     }
 
-    /// Compares `got` with the pin of `addr` (`pinned`, as read before the handshake, or
-    /// one saved meanwhile by another connection). Saves nothing: see [`Pins::remember`].
-    pub fn compare(&self, addr: &str, got: &str, pinned: Option<&str>) -> PinCheck {
+    /// Compares `got` with the pin of `addr`. Saves nothing: see [`Pins::remember`].
+    pub fn compare(&self, addr: &str, got: &str) -> PinCheck {
         let same = |a: &str, b: &str| {
             ipam_client::tls::normalize_pin(a).is_some()
                 && ipam_client::tls::normalize_pin(a) == ipam_client::tls::normalize_pin(b)
         };
-        let pinned = pinned
-            .map(str::to_string)
-            .or_else(|| self.map.lock().expect("pins lock").get(addr).cloned());
-        match pinned {
+        match self.get(addr) {
             Some(p) if same(&p, got) => PinCheck::Same,
             Some(p) => PinCheck::Changed(p),
             None => PinCheck::New,

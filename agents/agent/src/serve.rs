@@ -197,15 +197,8 @@ async fn connection(
         Err(_) => return Err(io_err(format!("no auth within {hs:?}"))),
         Ok(Ok(Message::Auth(a))) => a,
         Ok(Ok(other)) => {
-            let reason = format!("expected auth, got {}", other.name());
-            let _ = wire::write(
-                &mut w,
-                &Message::Refused {
-                    reason: reason.clone(),
-                },
-                max,
-            )
-            .await;
+            let reason =
+                wire::refuse(&mut w, format!("expected auth, got {}", other.name()), max).await;
             return Err(io_err(reason));
         }
         Ok(Err(e)) => return Err(e),
@@ -225,15 +218,7 @@ async fn connection(
             tracing::info!(%peer, central = auth.central_name, version, "Central connected");
         }
         Err(e) => {
-            let reason = format!("refused: {e}");
-            let _ = wire::write(
-                &mut w,
-                &Message::Refused {
-                    reason: reason.clone(),
-                },
-                max,
-            )
-            .await;
+            let reason = wire::refuse(&mut w, format!("refused: {e}"), max).await;
             tracing::warn!(%peer, central = auth.central_name, "{reason}");
             return Err(io_err(reason));
         }

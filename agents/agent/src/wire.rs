@@ -75,3 +75,17 @@ pub async fn write<W: AsyncWrite + Unpin>(
     w.flush().await?;
     Ok(())
 }
+
+/// Tells the peer why the handshake failed (best effort: the connection closes anyway) and
+/// answers the reason.
+pub async fn refuse<W: AsyncWrite + Unpin>(
+    w: &mut W,
+    reason: String,
+    max_frame_len: u32,
+) -> String {
+    let m = Message::Refused {
+        reason: reason.clone(),
+    };
+    let _ = write(w, &m, max_frame_len).await;
+    reason
+}
