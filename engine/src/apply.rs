@@ -44,7 +44,11 @@ pub(crate) struct Tx<'a> {
 
 impl Tx<'_> {
     /// Sets an object's image and records the change (nothing when the image is unchanged).
-    fn put(&mut self, key: ObjKey, after: Option<Object>) -> Result<(), EngineError> {
+    pub(crate) fn put(&mut self, key: ObjKey, after: Option<Object>) -> Result<(), EngineError> {
+        let after = match key {
+            ObjKey::IpamRecord { space, addr } => self.keep_linked_used(space, addr, after),
+            _ => after,
+        };
         let before = self.st.get(&key);
         if before == after {
             return Ok(());
@@ -74,7 +78,7 @@ impl Tx<'_> {
         }
     }
 
-    fn check(&self, perm: Permission, key: Option<&ObjKey>) -> Result<(), EngineError> {
+    pub(crate) fn check(&self, perm: Permission, key: Option<&ObjKey>) -> Result<(), EngineError> {
         self.st.check(&self.actor, perm, key)
     }
 
@@ -154,6 +158,7 @@ impl Tx<'_> {
                     addr: *addr,
                 };
                 self.record_writable(*space, *addr)?;
+                self.refuse_freeing_linked(*space, *addr)?;
                 self.put(key, None)?;
                 Ok(Outcome::Done)
             }
@@ -444,6 +449,8 @@ impl Tx<'_> {
                 self.put(key, img)?;
                 Ok(Outcome::Done)
             }
+            Command::PutService(o) => self.put_service(o.clone()),
+            Command::DeleteService(key) => self.delete_service(key),
             Command::ExpireHolds => {
                 if self.actor.id != SYSTEM_USER {
                     return Err(EngineError::AccessDenied {
@@ -671,8 +678,14 @@ impl Tx<'_> {
     ) -> Result<Outcome, EngineError> {
         let mut rec = self.record_writable(space, addr)?;
         let creating = rec.is_blank();
+        if p.state == Some(RecordState::Free) {
+            self.refuse_freeing_linked(space, addr)?;
+        }
         if let Some(s) = p.state {
             rec.state = s;
+            // A state set by hand is the user's: the address no longer frees itself when
+            // the DNS or DHCP data naming it goes.
+            rec.usage.remove(crate::services::LINKED_BY);
         }
         rec.hold = match (rec.state, p.hold_seconds) {
             (RecordState::Held, Some(secs)) => Some(Hold {

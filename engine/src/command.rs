@@ -6,7 +6,8 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{
-    AccessEntry, Id, Millis, ObjType, Permission, Properties, PropertyType, RecordState,
+    AccessEntry, DhcpLease, DhcpReservation, DhcpScope, DhcpServer, DnsRecord, DnsServer, DnsZone,
+    Id, Millis, ObjKey, ObjType, Object, Permission, Properties, PropertyType, RecordState,
 };
 
 /// A unit of work: commands applied all-or-nothing, attributed to a user, with a comment.
@@ -392,6 +393,47 @@ pub enum Command {
     },
     /// Free every held address whose hold has expired (the engine sends this itself).
     ExpireHolds,
+    /// Create (id 0) or replace a DNS or DHCP object. The engine checks its references and
+    /// names, fills derived fields (a record's address, a scope's address space), and
+    /// marks the addresses it names as used (see `engine/DESIGN.md`, "DNS and DHCP").
+    PutService(ServiceObject),
+    /// Delete a DNS or DHCP object with what hangs off it (a server's zones or scopes, a
+    /// zone's records, a scope's reservations and leases).
+    DeleteService(ObjKey),
+}
+
+/// A DNS or DHCP object, for [`Command::PutService`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceObject {
+    /// A DNS server.
+    DnsServer(DnsServer),
+    /// A DNS zone.
+    DnsZone(DnsZone),
+    /// A DNS record.
+    DnsRecord(DnsRecord),
+    /// A DHCP server.
+    DhcpServer(DhcpServer),
+    /// A DHCP scope.
+    DhcpScope(DhcpScope),
+    /// A DHCP reservation.
+    DhcpReservation(DhcpReservation),
+    /// A DHCP lease.
+    DhcpLease(DhcpLease),
+}
+
+impl ServiceObject {
+    /// The object, as the model keeps it.
+    pub fn into_object(self) -> Object {
+        match self {
+            ServiceObject::DnsServer(o) => Object::DnsServer(o),
+            ServiceObject::DnsZone(o) => Object::DnsZone(o),
+            ServiceObject::DnsRecord(o) => Object::DnsRecord(o),
+            ServiceObject::DhcpServer(o) => Object::DhcpServer(o),
+            ServiceObject::DhcpScope(o) => Object::DhcpScope(o),
+            ServiceObject::DhcpReservation(o) => Object::DhcpReservation(o),
+            ServiceObject::DhcpLease(o) => Object::DhcpLease(o),
+        }
+    }
 }
 
 /// What one command answers.

@@ -21,6 +21,7 @@ mod error;
 mod idx;
 mod mmap;
 pub mod model;
+mod services;
 mod snapshot;
 mod state;
 mod store;
@@ -29,7 +30,8 @@ mod view;
 pub use apply::DEFAULT_SPACE;
 pub use command::{
     AllocMode, AllocRequest, BlockRequest, BlockSpec, Command, Membership, NewRange, Outcome,
-    PropertyDefinitionSpec, RangePatch, RecordPatch, Transaction, TxnResult, UserSpec, MAX_ALLOC,
+    PropertyDefinitionSpec, RangePatch, RecordPatch, ServiceObject, Transaction, TxnResult,
+    UserSpec, MAX_ALLOC,
 };
 pub use engine::{
     system_millis, Engine, EngineConfig, EngineStats, LoadSource, OpenReport, PasswordCost, Role,
@@ -37,9 +39,10 @@ pub use engine::{
 pub use error::{EngineError, StoreError};
 pub use ipam_index::Utilization;
 pub use model::{Id, Millis, ObjKey, ObjType, Object, SYSTEM_USER};
+pub use services::{absolute_name, absolute_record_name, reverse_address, reverse_name, LINKED_BY};
 pub use snapshot::snapshot_files;
 pub use store::{
     expand_run, record_from_row, record_row_addr, run_length, Change, CommitBatch, EventType,
     HistoryQuery, IdempotencyEntry, Store, StoreMeta, StoreReader, MAX_RUN,
 };
-pub use view::{RangeView, View};
+pub use view::{AddressLinks, RangeView, View};

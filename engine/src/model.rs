@@ -58,11 +58,25 @@ pub enum ObjType {
     Role,
     /// An [`AccessList`].
     Access,
+    /// A [`DnsServer`].
+    DnsServer,
+    /// A [`DnsZone`].
+    DnsZone,
+    /// A [`DnsRecord`].
+    DnsRecord,
+    /// A [`DhcpServer`].
+    DhcpServer,
+    /// A [`DhcpScope`].
+    DhcpScope,
+    /// A [`DhcpReservation`].
+    DhcpReservation,
+    /// A [`DhcpLease`].
+    DhcpLease,
 }
 
 impl ObjType {
     /// Every type, in a fixed order.
-    pub const ALL: [ObjType; 9] = [
+    pub const ALL: [ObjType; 16] = [
         ObjType::AddressSpace,
         ObjType::Range,
         ObjType::IpamRecord,
@@ -72,6 +86,13 @@ impl ObjType {
         ObjType::Group,
         ObjType::Role,
         ObjType::Access,
+        ObjType::DnsServer,
+        ObjType::DnsZone,
+        ObjType::DnsRecord,
+        ObjType::DhcpServer,
+        ObjType::DhcpScope,
+        ObjType::DhcpReservation,
+        ObjType::DhcpLease,
     ];
 
     /// The name used in the change log and the API (`Range`, `IPAMRecord`, ...).
@@ -86,6 +107,13 @@ impl ObjType {
             ObjType::Group => "Group",
             ObjType::Role => "Role",
             ObjType::Access => "Access",
+            ObjType::DnsServer => "DNSServer",
+            ObjType::DnsZone => "DNSZone",
+            ObjType::DnsRecord => "DNSRecord",
+            ObjType::DhcpServer => "DHCPServer",
+            ObjType::DhcpScope => "DHCPScope",
+            ObjType::DhcpReservation => "DHCPReservation",
+            ObjType::DhcpLease => "DHCPLease",
         }
     }
 
@@ -101,6 +129,13 @@ impl ObjType {
             ObjType::Group => "groups",
             ObjType::Role => "roles",
             ObjType::Access => "access",
+            ObjType::DnsServer => "dnsServers",
+            ObjType::DnsZone => "dnsZones",
+            ObjType::DnsRecord => "dnsRecords",
+            ObjType::DhcpServer => "dhcpServers",
+            ObjType::DhcpScope => "dhcpScopes",
+            ObjType::DhcpReservation => "dhcpReservations",
+            ObjType::DhcpLease => "dhcpLeases",
         }
     }
 
@@ -148,6 +183,20 @@ pub enum ObjKey {
     Role(Id),
     /// The access entries of one object.
     Access(ObjType, Id),
+    /// A DNS server.
+    DnsServer(Id),
+    /// A DNS zone.
+    DnsZone(Id),
+    /// A DNS record.
+    DnsRecord(Id),
+    /// A DHCP server.
+    DhcpServer(Id),
+    /// A DHCP scope.
+    DhcpScope(Id),
+    /// A DHCP reservation.
+    DhcpReservation(Id),
+    /// A DHCP lease.
+    DhcpLease(Id),
 }
 
 impl ObjKey {
@@ -163,6 +212,13 @@ impl ObjKey {
             ObjKey::Group(_) => ObjType::Group,
             ObjKey::Role(_) => ObjType::Role,
             ObjKey::Access(..) => ObjType::Access,
+            ObjKey::DnsServer(_) => ObjType::DnsServer,
+            ObjKey::DnsZone(_) => ObjType::DnsZone,
+            ObjKey::DnsRecord(_) => ObjType::DnsRecord,
+            ObjKey::DhcpServer(_) => ObjType::DhcpServer,
+            ObjKey::DhcpScope(_) => ObjType::DhcpScope,
+            ObjKey::DhcpReservation(_) => ObjType::DhcpReservation,
+            ObjKey::DhcpLease(_) => ObjType::DhcpLease,
         }
     }
 
@@ -176,7 +232,14 @@ impl ObjKey {
             | ObjKey::User(id)
             | ObjKey::Group(id)
             | ObjKey::Role(id)
-            | ObjKey::Access(_, id) => Some(id),
+            | ObjKey::Access(_, id)
+            | ObjKey::DnsServer(id)
+            | ObjKey::DnsZone(id)
+            | ObjKey::DnsRecord(id)
+            | ObjKey::DhcpServer(id)
+            | ObjKey::DhcpScope(id)
+            | ObjKey::DhcpReservation(id)
+            | ObjKey::DhcpLease(id) => Some(id),
             ObjKey::IpamRecord { .. } => None,
         }
     }
@@ -191,6 +254,13 @@ impl ObjKey {
             ObjType::User => ObjKey::User(id),
             ObjType::Group => ObjKey::Group(id),
             ObjType::Role => ObjKey::Role(id),
+            ObjType::DnsServer => ObjKey::DnsServer(id),
+            ObjType::DnsZone => ObjKey::DnsZone(id),
+            ObjType::DnsRecord => ObjKey::DnsRecord(id),
+            ObjType::DhcpServer => ObjKey::DhcpServer(id),
+            ObjType::DhcpScope => ObjKey::DhcpScope(id),
+            ObjType::DhcpReservation => ObjKey::DhcpReservation(id),
+            ObjType::DhcpLease => ObjKey::DhcpLease(id),
             ObjType::IpamRecord | ObjType::Access => return None,
         })
     }
@@ -600,6 +670,168 @@ pub struct AccessList {
     pub entries: Vec<AccessEntry>,
 }
 
+/// A DNS server, as an agent reports it: Central reaches it through that agent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsServer {
+    /// Id.
+    pub id: Id,
+    /// Name, unique among DNS servers: the name the agent gives it.
+    pub name: String,
+    /// `host:port` of the agent that manages it.
+    pub agent: String,
+    /// The server software (`bind`, `powerdns`).
+    pub kind: String,
+}
+
+/// A DNS zone on one server (and view; `""` is the default view).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsZone {
+    /// Id.
+    pub id: Id,
+    /// The server it is on.
+    pub server: Id,
+    /// The view (`""`: the default view).
+    pub view: String,
+    /// Fully qualified name, lower case, with the trailing dot (`example.com.`).
+    pub name: String,
+    /// Primary (`Master`) or secondary (`Slave`).
+    pub primary: bool,
+    /// Takes dynamic updates.
+    pub dynamic: bool,
+    /// The primaries a secondary zone transfers from.
+    pub masters: Vec<IpAddr>,
+    /// Serial last seen on the server.
+    pub serial: Option<u32>,
+    /// Custom properties.
+    pub properties: Properties,
+    /// Creation time.
+    pub created: Millis,
+    /// Time of the last change.
+    pub last_modified: Millis,
+}
+
+/// One DNS resource record in a zone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsRecord {
+    /// Id.
+    pub id: Id,
+    /// The zone.
+    pub zone: Id,
+    /// Owner name relative to the zone (`www`; `@` is the apex).
+    pub name: String,
+    /// Type (`A`, `AAAA`, `TXT`, ...), upper case.
+    pub rtype: String,
+    /// Time to live in seconds.
+    pub ttl: u32,
+    /// Data in presentation form (TXT unquoted).
+    pub data: String,
+    /// Free text.
+    pub comment: String,
+    /// A disabled record is kept in Central only, not on the server.
+    pub enabled: bool,
+    /// The address the record names: the data of an A or AAAA record, the address a PTR
+    /// record's owner name stands for. Links the record to that address's IPAM record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<IpAddr>,
+}
+
+/// A DHCP server, as an agent reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpServer {
+    /// Id.
+    pub id: Id,
+    /// Name, unique among DHCP servers: the name the agent gives it.
+    pub name: String,
+    /// `host:port` of the agent that manages it.
+    pub agent: String,
+    /// The server software (`kea`, `isc_dhcpd`).
+    pub kind: String,
+}
+
+/// A DHCP scope: a subnet (a range of Central's) served by one DHCP server.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpScope {
+    /// Id.
+    pub id: Id,
+    /// The server.
+    pub server: Id,
+    /// The range it serves (a subnet).
+    pub range: Id,
+    /// The range's address space.
+    pub space: Id,
+    /// Name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Served (a disabled scope is kept in Central only).
+    pub enabled: bool,
+    /// Dynamic pools, as inclusive bounds.
+    pub pools: Vec<(IpAddr, IpAddr)>,
+    /// Options by name (`routers`) or code, with their values.
+    pub options: Vec<(String, String)>,
+}
+
+/// A DHCP reservation: addresses kept for one client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpReservation {
+    /// Id.
+    pub id: Id,
+    /// The scope.
+    pub scope: Id,
+    /// The scope's address space.
+    pub space: Id,
+    /// Name (the host name given to the client).
+    pub name: String,
+    /// The client: a MAC address (`HardwareAddress`) or client id (`ClientIdentifier`).
+    pub client_identifier: String,
+    /// `HardwareAddress` or `ClientIdentifier`.
+    pub method: String,
+    /// The reserved addresses.
+    pub addresses: Vec<IpAddr>,
+}
+
+/// A DHCP lease, as the server reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DhcpLease {
+    /// Id.
+    pub id: Id,
+    /// The scope.
+    pub scope: Id,
+    /// The scope's address space.
+    pub space: Id,
+    /// The leased address.
+    pub addr: IpAddr,
+    /// The client's MAC address.
+    pub mac: String,
+    /// The client's host name.
+    pub hostname: String,
+    /// When the lease ends.
+    pub expires: Option<Millis>,
+    /// `Active`, `Expired`, `Released`, `Declined`.
+    pub state: String,
+}
+
+impl DnsRecord {
+    /// The addresses whose IPAM records this record links to (see [`DnsRecord::address`]).
+    pub fn links(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.address.filter(|_| self.enabled).into_iter()
+    }
+}
+
+impl DhcpLease {
+    /// Whether the lease holds its address now.
+    pub fn is_active(&self) -> bool {
+        self.state == "Active"
+    }
+}
+
 /// Any object, as stored in the object tables and in change images.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Object {
@@ -621,6 +853,20 @@ pub enum Object {
     Role(Role),
     /// Access entries.
     Access(AccessList),
+    /// A DNS server.
+    DnsServer(DnsServer),
+    /// A DNS zone.
+    DnsZone(DnsZone),
+    /// A DNS record.
+    DnsRecord(DnsRecord),
+    /// A DHCP server.
+    DhcpServer(DhcpServer),
+    /// A DHCP scope.
+    DhcpScope(DhcpScope),
+    /// A DHCP reservation.
+    DhcpReservation(DhcpReservation),
+    /// A DHCP lease.
+    DhcpLease(DhcpLease),
 }
 
 impl Object {
@@ -639,6 +885,13 @@ impl Object {
             Object::Group(o) => ObjKey::Group(o.id),
             Object::Role(o) => ObjKey::Role(o.id),
             Object::Access(o) => ObjKey::Access(o.obj_type, o.obj_id),
+            Object::DnsServer(o) => ObjKey::DnsServer(o.id),
+            Object::DnsZone(o) => ObjKey::DnsZone(o.id),
+            Object::DnsRecord(o) => ObjKey::DnsRecord(o.id),
+            Object::DhcpServer(o) => ObjKey::DhcpServer(o.id),
+            Object::DhcpScope(o) => ObjKey::DhcpScope(o.id),
+            Object::DhcpReservation(o) => ObjKey::DhcpReservation(o.id),
+            Object::DhcpLease(o) => ObjKey::DhcpLease(o.id),
         }
     }
 
@@ -654,6 +907,13 @@ impl Object {
             Object::Group(o) => o.name.clone(),
             Object::Role(o) => o.name.clone(),
             Object::Access(o) => format!("access of {} {}", o.obj_type, o.obj_id),
+            Object::DnsServer(o) => o.name.clone(),
+            Object::DnsZone(o) => o.name.clone(),
+            Object::DnsRecord(o) => format!("{} {} {}", o.name, o.rtype, o.data),
+            Object::DhcpServer(o) => o.name.clone(),
+            Object::DhcpScope(o) => o.name.clone(),
+            Object::DhcpReservation(o) => o.name.clone(),
+            Object::DhcpLease(o) => o.addr.to_string(),
         }
     }
 
@@ -669,6 +929,13 @@ impl Object {
             Object::Group(o) => serde_json::to_string(o),
             Object::Role(o) => serde_json::to_string(o),
             Object::Access(o) => serde_json::to_string(o),
+            Object::DnsServer(o) => serde_json::to_string(o),
+            Object::DnsZone(o) => serde_json::to_string(o),
+            Object::DnsRecord(o) => serde_json::to_string(o),
+            Object::DhcpServer(o) => serde_json::to_string(o),
+            Object::DhcpScope(o) => serde_json::to_string(o),
+            Object::DhcpReservation(o) => serde_json::to_string(o),
+            Object::DhcpLease(o) => serde_json::to_string(o),
         };
         r.expect("model types serialize to JSON without failure")
     }
@@ -685,6 +952,13 @@ impl Object {
             ObjType::Group => Object::Group(serde_json::from_str(json)?),
             ObjType::Role => Object::Role(serde_json::from_str(json)?),
             ObjType::Access => Object::Access(serde_json::from_str(json)?),
+            ObjType::DnsServer => Object::DnsServer(serde_json::from_str(json)?),
+            ObjType::DnsZone => Object::DnsZone(serde_json::from_str(json)?),
+            ObjType::DnsRecord => Object::DnsRecord(serde_json::from_str(json)?),
+            ObjType::DhcpServer => Object::DhcpServer(serde_json::from_str(json)?),
+            ObjType::DhcpScope => Object::DhcpScope(serde_json::from_str(json)?),
+            ObjType::DhcpReservation => Object::DhcpReservation(serde_json::from_str(json)?),
+            ObjType::DhcpLease => Object::DhcpLease(serde_json::from_str(json)?),
         })
     }
 }

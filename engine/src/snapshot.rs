@@ -143,6 +143,41 @@ fn image(st: &State) -> Image {
         .cloned()
         .map(Object::Access)
         .for_each(&mut push);
+    st.dns_servers
+        .values()
+        .cloned()
+        .map(Object::DnsServer)
+        .for_each(&mut push);
+    st.zones
+        .values()
+        .cloned()
+        .map(Object::DnsZone)
+        .for_each(&mut push);
+    st.dns_records
+        .values()
+        .cloned()
+        .map(Object::DnsRecord)
+        .for_each(&mut push);
+    st.dhcp_servers
+        .values()
+        .cloned()
+        .map(Object::DhcpServer)
+        .for_each(&mut push);
+    st.scopes
+        .values()
+        .cloned()
+        .map(Object::DhcpScope)
+        .for_each(&mut push);
+    st.reservations
+        .values()
+        .cloned()
+        .map(Object::DhcpReservation)
+        .for_each(&mut push);
+    st.leases
+        .values()
+        .cloned()
+        .map(Object::DhcpLease)
+        .for_each(&mut push);
     Image {
         seq: st.applied_seq,
         next_id: st.next_id,

@@ -12,9 +12,10 @@ use ipam_index::AnyRangeId;
 use crate::error::EngineError;
 use crate::idx::SpaceIndex;
 use crate::model::{
-    AccessList, AddressSpace, Folder, Group, Id, IpamRecord, Millis, ObjKey, ObjType, Object,
-    Permission, Principal, Properties, PropertyDefinition, PropertyType, Range, RecordState, Role,
-    User, SYSTEM_USER,
+    AccessList, AddressSpace, DhcpLease, DhcpReservation, DhcpScope, DhcpServer, DnsRecord,
+    DnsServer, DnsZone, Folder, Group, Id, IpamRecord, Millis, ObjKey, ObjType, Object, Permission,
+    Principal, Properties, PropertyDefinition, PropertyType, Range, RecordState, Role, User,
+    SYSTEM_USER,
 };
 use crate::store::IdempotencyEntry;
 
@@ -48,10 +49,43 @@ pub(crate) struct State {
     pub(crate) groups: BTreeMap<Id, Group>,
     pub(crate) roles: BTreeMap<Id, Role>,
     pub(crate) access: HashMap<(ObjType, Id), AccessList>,
+    pub(crate) dns_servers: BTreeMap<Id, DnsServer>,
+    pub(crate) zones: BTreeMap<Id, DnsZone>,
+    pub(crate) dns_records: HashMap<Id, DnsRecord, IdHasher>,
+    /// The records of each zone (derived from `dns_records`).
+    pub(crate) zone_records: HashMap<Id, BTreeSet<Id>, IdHasher>,
+    pub(crate) dhcp_servers: BTreeMap<Id, DhcpServer>,
+    pub(crate) scopes: BTreeMap<Id, DhcpScope>,
+    pub(crate) reservations: BTreeMap<Id, DhcpReservation>,
+    pub(crate) leases: HashMap<Id, DhcpLease, IdHasher>,
+    /// DNS records, reservations and active leases by the address they name (derived).
+    pub(crate) links: HashMap<(Id, IpAddr), Links>,
     pub(crate) next_id: Id,
     /// Sequence number of the last change applied (committed or not).
     pub(crate) applied_seq: u64,
     pub(crate) idempotency: HashMap<String, IdempotencyEntry>,
+}
+
+/// What names one address: DNS records, DHCP reservations and active leases.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Links {
+    pub(crate) dns: BTreeSet<Id>,
+    pub(crate) reservations: BTreeSet<Id>,
+    pub(crate) leases: BTreeSet<Id>,
+}
+
+impl Links {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.dns.is_empty() && self.reservations.is_empty() && self.leases.is_empty()
+    }
+}
+
+/// Which list of [`Links`] an object goes in.
+#[derive(Clone, Copy)]
+enum LinkKind {
+    Dns,
+    Reservation,
+    Lease,
 }
 
 /// Hashes engine-issued ids (never chosen by clients, so no flooding risk) with one multiply
@@ -147,6 +181,94 @@ impl State {
             ObjKey::Group(id) => self.groups.get(&id).cloned().map(Object::Group),
             ObjKey::Role(id) => self.roles.get(&id).cloned().map(Object::Role),
             ObjKey::Access(t, id) => self.access.get(&(t, id)).cloned().map(Object::Access),
+            ObjKey::DnsServer(id) => self.dns_servers.get(&id).cloned().map(Object::DnsServer),
+            ObjKey::DnsZone(id) => self.zones.get(&id).cloned().map(Object::DnsZone),
+            ObjKey::DnsRecord(id) => self.dns_records.get(&id).cloned().map(Object::DnsRecord),
+            ObjKey::DhcpServer(id) => self.dhcp_servers.get(&id).cloned().map(Object::DhcpServer),
+            ObjKey::DhcpScope(id) => self.scopes.get(&id).cloned().map(Object::DhcpScope),
+            ObjKey::DhcpReservation(id) => self
+                .reservations
+                .get(&id)
+                .cloned()
+                .map(Object::DhcpReservation),
+            ObjKey::DhcpLease(id) => self.leases.get(&id).cloned().map(Object::DhcpLease),
+        }
+    }
+
+    /// The DNS records, reservations and active leases naming an address.
+    pub(crate) fn links_of(&self, space: Id, addr: IpAddr) -> Option<&Links> {
+        self.links.get(&(space, addr))
+    }
+
+    fn link(&mut self, kind: LinkKind, id: Id, space: Id, addrs: &[IpAddr], add: bool) {
+        for a in addrs {
+            let k = (space, *a);
+            if add {
+                let l = self.links.entry(k).or_default();
+                match kind {
+                    LinkKind::Dns => l.dns.insert(id),
+                    LinkKind::Reservation => l.reservations.insert(id),
+                    LinkKind::Lease => l.leases.insert(id),
+                };
+            } else if let Some(l) = self.links.get_mut(&k) {
+                match kind {
+                    LinkKind::Dns => l.dns.remove(&id),
+                    LinkKind::Reservation => l.reservations.remove(&id),
+                    LinkKind::Lease => l.leases.remove(&id),
+                };
+                if l.is_empty() {
+                    self.links.remove(&k);
+                }
+            }
+        }
+    }
+
+    fn put_dns_record(&mut self, id: Id, img: Option<DnsRecord>) {
+        if let Some(old) = self.dns_records.remove(&id) {
+            let addrs: Vec<IpAddr> = old.links().collect();
+            self.link(
+                LinkKind::Dns,
+                id,
+                crate::apply::DEFAULT_SPACE,
+                &addrs,
+                false,
+            );
+            if let Some(set) = self.zone_records.get_mut(&old.zone) {
+                set.remove(&id);
+                if set.is_empty() {
+                    self.zone_records.remove(&old.zone);
+                }
+            }
+        }
+        if let Some(r) = img {
+            let addrs: Vec<IpAddr> = r.links().collect();
+            self.link(LinkKind::Dns, id, crate::apply::DEFAULT_SPACE, &addrs, true);
+            self.zone_records.entry(r.zone).or_default().insert(id);
+            self.dns_records.insert(id, r);
+        }
+    }
+
+    fn put_reservation(&mut self, id: Id, img: Option<DhcpReservation>) {
+        if let Some(old) = self.reservations.remove(&id) {
+            self.link(LinkKind::Reservation, id, old.space, &old.addresses, false);
+        }
+        if let Some(r) = img {
+            self.link(LinkKind::Reservation, id, r.space, &r.addresses, true);
+            self.reservations.insert(id, r);
+        }
+    }
+
+    fn put_lease(&mut self, id: Id, img: Option<DhcpLease>) {
+        if let Some(old) = self.leases.remove(&id) {
+            if old.is_active() {
+                self.link(LinkKind::Lease, id, old.space, &[old.addr], false);
+            }
+        }
+        if let Some(l) = img {
+            if l.is_active() {
+                self.link(LinkKind::Lease, id, l.space, &[l.addr], true);
+            }
+            self.leases.insert(id, l);
         }
     }
 
@@ -223,6 +345,48 @@ impl State {
             }
             (ObjKey::Access(t, id), None) => {
                 self.access.remove(&(*t, *id));
+            }
+            (ObjKey::DnsServer(id), img) => put_map(&mut self.dns_servers, *id, img, |o| match o {
+                Object::DnsServer(d) => Some(d),
+                _ => None,
+            }),
+            (ObjKey::DnsZone(id), img) => put_map(&mut self.zones, *id, img, |o| match o {
+                Object::DnsZone(d) => Some(d),
+                _ => None,
+            }),
+            (ObjKey::DnsRecord(id), img) => {
+                let r = match img {
+                    Some(Object::DnsRecord(r)) => Some(r),
+                    None => None,
+                    Some(_) => return Err(corrupt(key, "image of another type")),
+                };
+                self.put_dns_record(*id, r);
+            }
+            (ObjKey::DhcpServer(id), img) => {
+                put_map(&mut self.dhcp_servers, *id, img, |o| match o {
+                    Object::DhcpServer(d) => Some(d),
+                    _ => None,
+                })
+            }
+            (ObjKey::DhcpScope(id), img) => put_map(&mut self.scopes, *id, img, |o| match o {
+                Object::DhcpScope(d) => Some(d),
+                _ => None,
+            }),
+            (ObjKey::DhcpReservation(id), img) => {
+                let r = match img {
+                    Some(Object::DhcpReservation(r)) => Some(r),
+                    None => None,
+                    Some(_) => return Err(corrupt(key, "image of another type")),
+                };
+                self.put_reservation(*id, r);
+            }
+            (ObjKey::DhcpLease(id), img) => {
+                let r = match img {
+                    Some(Object::DhcpLease(r)) => Some(r),
+                    None => None,
+                    Some(_) => return Err(corrupt(key, "image of another type")),
+                };
+                self.put_lease(*id, r);
             }
             (_, Some(_)) => return Err(corrupt(key, "image of another type")),
         }
@@ -339,6 +503,18 @@ impl State {
         out.extend(self.groups.values().cloned().map(Object::Group));
         out.extend(self.roles.values().cloned().map(Object::Role));
         out.extend(self.access.values().cloned().map(Object::Access));
+        out.extend(self.dns_servers.values().cloned().map(Object::DnsServer));
+        out.extend(self.zones.values().cloned().map(Object::DnsZone));
+        out.extend(self.dns_records.values().cloned().map(Object::DnsRecord));
+        out.extend(self.dhcp_servers.values().cloned().map(Object::DhcpServer));
+        out.extend(self.scopes.values().cloned().map(Object::DhcpScope));
+        out.extend(
+            self.reservations
+                .values()
+                .cloned()
+                .map(Object::DhcpReservation),
+        );
+        out.extend(self.leases.values().cloned().map(Object::DhcpLease));
         out.sort_by_key(Object::key);
         out
     }
@@ -411,6 +587,24 @@ impl State {
             ObjKey::Access(t, id) => {
                 if let Some(k) = ObjKey::of(t, id) {
                     return self.chain(&k);
+                }
+            }
+            ObjKey::DnsRecord(id) => {
+                out.push((ObjType::DnsRecord, id));
+                if let Some(r) = self.dns_records.get(&id) {
+                    out.push((ObjType::DnsZone, r.zone));
+                }
+            }
+            ObjKey::DhcpReservation(id) => {
+                out.push((ObjType::DhcpReservation, id));
+                if let Some(r) = self.reservations.get(&id) {
+                    out.push((ObjType::DhcpScope, r.scope));
+                }
+            }
+            ObjKey::DhcpLease(id) => {
+                out.push((ObjType::DhcpLease, id));
+                if let Some(r) = self.leases.get(&id) {
+                    out.push((ObjType::DhcpScope, r.scope));
                 }
             }
             ref other => {

@@ -9,7 +9,8 @@ use crate::apply::not_found;
 use crate::command::BlockSpec;
 use crate::error::EngineError;
 use crate::model::{
-    AccessList, AddressSpace, Folder, Group, Id, IpamRecord, ObjKey, ObjType, Object, Permission,
+    AccessList, AddressSpace, DhcpLease, DhcpReservation, DhcpScope, DhcpServer, DnsRecord,
+    DnsServer, DnsZone, Folder, Group, Id, IpamRecord, ObjKey, ObjType, Object, Permission,
     PropertyDefinition, Range, Role, User,
 };
 use crate::state::{Actor, State};
@@ -27,6 +28,17 @@ pub struct RangeView {
     pub prefix_len: Option<u8>,
     /// Used and free addresses.
     pub utilization: Utilization,
+}
+
+/// What DNS and DHCP data names one address.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AddressLinks {
+    /// DNS records naming it (A/AAAA pointing at it, PTR standing for it), with their zones.
+    pub dns: Vec<(DnsRecord, DnsZone)>,
+    /// DHCP reservations of it.
+    pub reservations: Vec<DhcpReservation>,
+    /// Active DHCP leases of it.
+    pub leases: Vec<DhcpLease>,
 }
 
 /// A consistent, access-checked view of the model.
@@ -350,6 +362,154 @@ impl<'a> View<'a> {
             .access
             .get(&(t, id))
             .is_some_and(|a| !a.entries.is_empty()))
+    }
+
+    /// DNS servers (every user may see them).
+    pub fn dns_servers(&self) -> Vec<DnsServer> {
+        self.st.dns_servers.values().cloned().collect()
+    }
+
+    /// DHCP servers (every user may see them).
+    pub fn dhcp_servers(&self) -> Vec<DhcpServer> {
+        self.st.dhcp_servers.values().cloned().collect()
+    }
+
+    /// DNS zones the user may read, by name.
+    pub fn dns_zones(&self) -> Vec<DnsZone> {
+        let mut v: Vec<DnsZone> = self
+            .st
+            .zones
+            .values()
+            .filter(|z| self.can_read(&ObjKey::DnsZone(z.id)))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| (&a.name, a.server, &a.view).cmp(&(&b.name, b.server, &b.view)));
+        v
+    }
+
+    /// One DNS zone.
+    pub fn dns_zone(&self, id: Id) -> Result<DnsZone, EngineError> {
+        let key = ObjKey::DnsZone(id);
+        let z = self.st.zones.get(&id).ok_or_else(|| not_found(&key))?;
+        self.check(Permission::Read, &key)?;
+        Ok(z.clone())
+    }
+
+    /// The records of a zone the user may read, by name, type and data.
+    pub fn dns_records(&self, zone: Id) -> Result<Vec<DnsRecord>, EngineError> {
+        self.dns_zone(zone)?;
+        let mut v: Vec<DnsRecord> = self
+            .st
+            .zone_records
+            .get(&zone)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.st.dns_records.get(id))
+            .filter(|r| self.can_read(&ObjKey::DnsRecord(r.id)))
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| {
+            (&a.name, &a.rtype, &a.data, a.id).cmp(&(&b.name, &b.rtype, &b.data, b.id))
+        });
+        Ok(v)
+    }
+
+    /// One DNS record.
+    pub fn dns_record(&self, id: Id) -> Result<DnsRecord, EngineError> {
+        let key = ObjKey::DnsRecord(id);
+        let r = self
+            .st
+            .dns_records
+            .get(&id)
+            .ok_or_else(|| not_found(&key))?;
+        self.check(Permission::Read, &key)?;
+        Ok(r.clone())
+    }
+
+    /// DHCP scopes the user may read.
+    pub fn dhcp_scopes(&self) -> Vec<DhcpScope> {
+        self.st
+            .scopes
+            .values()
+            .filter(|s| self.can_read(&ObjKey::DhcpScope(s.id)))
+            .cloned()
+            .collect()
+    }
+
+    /// One DHCP scope.
+    pub fn dhcp_scope(&self, id: Id) -> Result<DhcpScope, EngineError> {
+        let key = ObjKey::DhcpScope(id);
+        let s = self.st.scopes.get(&id).ok_or_else(|| not_found(&key))?;
+        self.check(Permission::Read, &key)?;
+        Ok(s.clone())
+    }
+
+    /// The reservations of a scope (or of every scope) the user may read.
+    pub fn dhcp_reservations(&self, scope: Option<Id>) -> Vec<DhcpReservation> {
+        self.st
+            .reservations
+            .values()
+            .filter(|r| scope.is_none_or(|s| r.scope == s))
+            .filter(|r| self.can_read(&ObjKey::DhcpReservation(r.id)))
+            .cloned()
+            .collect()
+    }
+
+    /// One DHCP reservation.
+    pub fn dhcp_reservation(&self, id: Id) -> Result<DhcpReservation, EngineError> {
+        let key = ObjKey::DhcpReservation(id);
+        let r = self
+            .st
+            .reservations
+            .get(&id)
+            .ok_or_else(|| not_found(&key))?;
+        self.check(Permission::Read, &key)?;
+        Ok(r.clone())
+    }
+
+    /// The leases of a scope the user may read, by address.
+    pub fn dhcp_leases(&self, scope: Id) -> Vec<DhcpLease> {
+        let mut v: Vec<DhcpLease> = self
+            .st
+            .leases
+            .values()
+            .filter(|l| l.scope == scope && self.can_read(&ObjKey::DhcpLease(l.id)))
+            .cloned()
+            .collect();
+        v.sort_by_key(|l| l.addr);
+        v
+    }
+
+    /// The DNS records, DHCP reservations and active leases naming an address.
+    pub fn address_links(&self, space: Id, addr: IpAddr) -> AddressLinks {
+        let mut out = AddressLinks::default();
+        let Some(l) = self.st.links_of(space, addr) else {
+            return out;
+        };
+        for id in &l.dns {
+            if let Some(r) = self.st.dns_records.get(id) {
+                if let Some(z) = self.st.zones.get(&r.zone) {
+                    if self.can_read(&ObjKey::DnsRecord(*id)) {
+                        out.dns.push((r.clone(), z.clone()));
+                    }
+                }
+            }
+        }
+        out.reservations = l
+            .reservations
+            .iter()
+            .filter_map(|id| self.st.reservations.get(id))
+            .filter(|r| self.can_read(&ObjKey::DhcpReservation(r.id)))
+            .cloned()
+            .collect();
+        out.leases = l
+            .leases
+            .iter()
+            .filter_map(|id| self.st.leases.get(id))
+            .filter(|r| self.can_read(&ObjKey::DhcpLease(r.id)))
+            .cloned()
+            .collect();
+        out
     }
 
     /// Every object, sorted by key (needs Administer): for exports and for comparing states.

@@ -7,6 +7,7 @@ mod basics;
 mod concurrency;
 mod crash;
 mod props;
+mod services;
 mod snapshots;
 
 use std::net::IpAddr;

@@ -1,0 +1,319 @@
+//! DNS and DHCP objects: validation, cascading deletes, the link to IPAM records (a named
+//! address is used, next free skips it, it cannot be freed by hand) and reloads.
+
+use ipam_engine::model::{
+    DhcpLease, DhcpReservation, DhcpScope, DhcpServer, DnsRecord, DnsServer, DnsZone, RecordState,
+};
+use ipam_engine::{
+    AllocMode, Command, Engine, EngineError, Id, ObjKey, Outcome, RecordPatch, ServiceObject,
+    DEFAULT_SPACE, LINKED_BY,
+};
+
+use crate::{addresses, alloc, config, create_range, ip, open, store, submit, TempDir};
+
+fn created(o: Outcome) -> Id {
+    match o {
+        Outcome::Created(r) => r.rsplit('/').next().unwrap().parse().unwrap(),
+        other => panic!("expected a creation, got {other:?}"),
+    }
+}
+
+fn put(e: &Engine, user: Id, o: ServiceObject) -> Result<Id, EngineError> {
+    submit(e, user, Command::PutService(o)).map(created)
+}
+
+fn server(e: &Engine, user: Id) -> Id {
+    put(
+        e,
+        user,
+        ServiceObject::DnsServer(DnsServer {
+            id: 0,
+            name: "ns1".into(),
+            agent: "127.0.0.1:1337".into(),
+            kind: "bind".into(),
+        }),
+    )
+    .expect("server")
+}
+
+fn zone(e: &Engine, user: Id, server: Id, name: &str) -> Id {
+    put(
+        e,
+        user,
+        ServiceObject::DnsZone(DnsZone {
+            id: 0,
+            server,
+            view: String::new(),
+            name: name.into(),
+            primary: true,
+            dynamic: true,
+            masters: vec![],
+            serial: None,
+            properties: Default::default(),
+            created: 0,
+            last_modified: 0,
+        }),
+    )
+    .expect("zone")
+}
+
+fn record(zone: Id, name: &str, rtype: &str, data: &str) -> ServiceObject {
+    ServiceObject::DnsRecord(DnsRecord {
+        id: 0,
+        zone,
+        name: name.into(),
+        rtype: rtype.into(),
+        ttl: 300,
+        data: data.into(),
+        comment: String::new(),
+        enabled: true,
+        address: None,
+    })
+}
+
+fn state(e: &Engine, user: Id, a: &str) -> (RecordState, bool) {
+    let r = e
+        .read(user, move |v| v.record(DEFAULT_SPACE, ip(a)))
+        .expect("record");
+    (r.state, r.usage.contains_key(LINKED_BY))
+}
+
+#[test]
+fn dns_records_make_their_addresses_used_until_they_go() {
+    let d = TempDir::new("dnslink");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    let r = create_range(&e, admin, "10.1.0.0", "10.1.0.255");
+    let s = server(&e, admin);
+    let z = zone(&e, admin, s, "Example.TEST");
+    let rz = zone(&e, admin, s, "0.1.10.in-addr.arpa");
+    let zone_name = e.read(admin, move |v| v.dns_zone(z)).unwrap().name;
+    assert_eq!(zone_name, "example.test.", "names are absolute, lower case");
+
+    // An absolute name is made relative; the address becomes used.
+    let www = put(&e, admin, record(z, "www.example.test.", "A", "10.1.0.0")).unwrap();
+    let rec = e.read(admin, move |v| v.dns_record(www)).unwrap();
+    assert_eq!(rec.name, "www");
+    assert_eq!(rec.address, Some(ip("10.1.0.0")));
+    assert_eq!(state(&e, admin, "10.1.0.0"), (RecordState::Assigned, true));
+    // Next free skips it.
+    let got = addresses(submit(&e, admin, alloc(vec![r], 1, AllocMode::Assign)).unwrap());
+    assert_eq!(got, vec![ip("10.1.0.1")]);
+    // The PTR record links to the same address; the links show both.
+    let ptr = put(&e, admin, record(rz, "0", "PTR", "www.example.test.")).unwrap();
+    let links = e
+        .read(
+            admin,
+            |v| Ok(v.address_links(DEFAULT_SPACE, ip("10.1.0.0"))),
+        )
+        .unwrap();
+    assert_eq!(links.dns.len(), 2);
+    // Freeing it by hand is refused and changes nothing.
+    let err = submit(
+        &e,
+        admin,
+        Command::ReleaseRecord {
+            space: DEFAULT_SPACE,
+            addr: ip("10.1.0.0"),
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("DNS record"), "{err}");
+    assert_eq!(state(&e, admin, "10.1.0.0"), (RecordState::Assigned, true));
+    // One record gone: still used; both gone: free again.
+    submit(&e, admin, Command::DeleteService(ObjKey::DnsRecord(www))).unwrap();
+    assert_eq!(state(&e, admin, "10.1.0.0"), (RecordState::Assigned, true));
+    submit(&e, admin, Command::DeleteService(ObjKey::DnsRecord(ptr))).unwrap();
+    assert_eq!(state(&e, admin, "10.1.0.0"), (RecordState::Free, false));
+
+    // An address a user assigned stays assigned after its record goes.
+    let h = put(&e, admin, record(z, "host", "A", "10.1.0.1")).unwrap();
+    assert_eq!(state(&e, admin, "10.1.0.1"), (RecordState::Assigned, false));
+    submit(&e, admin, Command::DeleteService(ObjKey::DnsRecord(h))).unwrap();
+    assert_eq!(state(&e, admin, "10.1.0.1"), (RecordState::Assigned, false));
+
+    // Deleting a zone deletes its records and frees their addresses.
+    put(&e, admin, record(z, "a", "A", "10.1.0.7")).unwrap();
+    put(&e, admin, record(z, "txt", "TXT", "hello world")).unwrap();
+    assert_eq!(state(&e, admin, "10.1.0.7"), (RecordState::Assigned, true));
+    submit(&e, admin, Command::DeleteService(ObjKey::DnsZone(z))).unwrap();
+    assert_eq!(state(&e, admin, "10.1.0.7"), (RecordState::Free, false));
+    assert!(e.read(admin, move |v| v.dns_records(z)).is_err());
+}
+
+#[test]
+fn bad_dns_data_is_refused_and_changes_nothing() {
+    let d = TempDir::new("dnsbad");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    let s = server(&e, admin);
+    let z = zone(&e, admin, s, "example.test");
+    let seq = e.committed_seq();
+    for (o, want) in [
+        (record(z, "x", "A", "10.0.0.256"), "IPv4"),
+        (record(z, "x", "AAAA", "10.0.0.1"), "IPv6"),
+        (
+            record(z, "x.other.test.", "A", "10.0.0.1"),
+            "not in the zone",
+        ),
+        (record(z, "bad name", "A", "10.0.0.1"), "not a DNS name"),
+        (record(z, "x", "SOA", "a b 1 2 3 4 5"), "SOA"),
+        (record(z, "x", "TXT", ""), "data"),
+        (record(9999, "x", "A", "10.0.0.1"), "does not exist"),
+    ] {
+        let err = put(&e, admin, o).unwrap_err().to_string();
+        assert!(err.contains(want), "{err} should mention {want}");
+    }
+    // A second zone of the same name on the same server and view is refused.
+    let err = submit(
+        &e,
+        admin,
+        Command::PutService(ServiceObject::DnsZone(DnsZone {
+            id: 0,
+            server: s,
+            view: String::new(),
+            name: "EXAMPLE.test.".into(),
+            primary: true,
+            dynamic: false,
+            masters: vec![],
+            serial: None,
+            properties: Default::default(),
+            created: 0,
+            last_modified: 0,
+        })),
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("example.test."), "{err}");
+    assert_eq!(e.committed_seq(), seq, "nothing was written");
+}
+
+#[test]
+fn dhcp_reservations_and_leases_link_and_reload_from_the_database_and_a_snapshot() {
+    let d = TempDir::new("dhcplink");
+    let (e, admin) = open(&d.0, config(&d.0, true));
+    let r = create_range(&e, admin, "192.0.2.0", "192.0.2.255");
+    let srv = put(
+        &e,
+        admin,
+        ServiceObject::DhcpServer(DhcpServer {
+            id: 0,
+            name: "kea1".into(),
+            agent: "127.0.0.1:4151".into(),
+            kind: "kea".into(),
+        }),
+    )
+    .unwrap();
+    let bad_pool = put(
+        &e,
+        admin,
+        ServiceObject::DhcpScope(DhcpScope {
+            id: 0,
+            server: srv,
+            range: r,
+            space: 0,
+            name: String::new(),
+            description: String::new(),
+            enabled: true,
+            pools: vec![(ip("192.0.2.100"), ip("192.0.3.1"))],
+            options: vec![],
+        }),
+    )
+    .unwrap_err();
+    assert!(bad_pool.to_string().contains("pool"), "{bad_pool}");
+    let scope = put(
+        &e,
+        admin,
+        ServiceObject::DhcpScope(DhcpScope {
+            id: 0,
+            server: srv,
+            range: r,
+            space: 0,
+            name: String::new(),
+            description: String::new(),
+            enabled: true,
+            pools: vec![(ip("192.0.2.100"), ip("192.0.2.199"))],
+            options: vec![("routers".into(), "192.0.2.1".into())],
+        }),
+    )
+    .unwrap();
+    let res = ServiceObject::DhcpReservation(DhcpReservation {
+        id: 0,
+        scope,
+        space: 0,
+        name: "printer".into(),
+        client_identifier: "02:00:00:00:00:42".into(),
+        method: "HardwareAddress".into(),
+        addresses: vec![ip("192.0.2.42")],
+    });
+    put(&e, admin, res.clone()).unwrap();
+    let dup = put(&e, admin, res).unwrap_err();
+    assert!(dup.to_string().contains("02:00:00:00:00:42"), "{dup}");
+    let lease = put(
+        &e,
+        admin,
+        ServiceObject::DhcpLease(DhcpLease {
+            id: 0,
+            scope,
+            space: 0,
+            addr: ip("192.0.2.100"),
+            mac: "02:00:00:00:00:99".into(),
+            hostname: "laptop".into(),
+            expires: None,
+            state: "Active".into(),
+        }),
+    )
+    .unwrap();
+    let check = |e: &Engine| {
+        assert_eq!(state(e, admin, "192.0.2.42"), (RecordState::Assigned, true));
+        assert_eq!(
+            state(e, admin, "192.0.2.100"),
+            (RecordState::Assigned, true)
+        );
+        let l = e
+            .read(admin, |v| {
+                Ok(v.address_links(DEFAULT_SPACE, ip("192.0.2.100")))
+            })
+            .unwrap();
+        assert_eq!(l.leases.len(), 1);
+        assert_eq!(l.leases[0].hostname, "laptop");
+    };
+    check(&e);
+    e.snapshot_now().unwrap();
+    let want = e.read(admin, |v| v.objects()).unwrap();
+    drop(e);
+    // From the snapshot, then from the database alone: the same objects and links.
+    let (e, _) = Engine::open(store(&d.0), config(&d.0, true)).unwrap();
+    check(&e);
+    assert_eq!(e.read(admin, |v| v.objects()).unwrap(), want);
+    drop(e);
+    let (e, _) = Engine::open(store(&d.0), config(&d.0, false)).unwrap();
+    check(&e);
+    assert_eq!(e.read(admin, |v| v.objects()).unwrap(), want);
+    // An expired lease frees its address; deleting the scope removes the reservation too.
+    let mut l = e
+        .read(admin, move |v| Ok(v.dhcp_leases(scope)))
+        .unwrap()
+        .remove(0);
+    assert_eq!(l.id, lease);
+    l.state = "Expired".into();
+    submit(&e, admin, Command::PutService(ServiceObject::DhcpLease(l))).unwrap();
+    assert_eq!(state(&e, admin, "192.0.2.100"), (RecordState::Free, false));
+    // A claimed address with a reservation keeps its claim after the reservation goes.
+    submit(
+        &e,
+        admin,
+        Command::SetRecord {
+            space: DEFAULT_SPACE,
+            addr: ip("192.0.2.42"),
+            patch: RecordPatch {
+                state: Some(RecordState::Claimed),
+                ..Default::default()
+            },
+        },
+    )
+    .unwrap();
+    submit(&e, admin, Command::DeleteService(ObjKey::DhcpScope(scope))).unwrap();
+    assert!(e
+        .read(admin, |v| Ok(v.dhcp_reservations(None)))
+        .unwrap()
+        .is_empty());
+    assert_eq!(state(&e, admin, "192.0.2.42").0, RecordState::Claimed);
+}
