@@ -114,6 +114,24 @@ pub use powerdns::{PowerDnsConfig, PowerDnsServer};
 
 use hickory_proto::rr::Name;
 
+/// Record data in the form the drivers report it (absolute names with the final dot,
+/// lower-case IPv6, TXT as quoted strings, ...), or the text as given when it does not parse.
+/// Central stores data in this form so that what it wrote compares equal to what it reads.
+pub fn canonical_record_data(rtype: &str, data: &str) -> String {
+    presentation::canonical_data(rtype, data)
+}
+
+/// Checks record data for its type as the drivers will parse it; the error says what is wrong.
+pub fn check_record_data(rtype: &str, data: &str) -> Result<(), String> {
+    let t = presentation::parse_type(rtype)?;
+    presentation::parse_rdata(t, data).map(|_| ())
+}
+
+/// The character strings of TXT-style data (`"a b" "c"` -> `[b"a b", b"c"]`).
+pub fn character_strings(data: &str) -> Result<Vec<Vec<u8>>, String> {
+    presentation::parse_character_strings(data)
+}
+
 /// One DNS server, as the agent drives it. Object-safe: hold any number of servers as
 /// `Vec<Box<dyn DnsServer>>`. Every method blocks (see the crate docs) and fails with a
 /// [`DnsError`] that names the server.

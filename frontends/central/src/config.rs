@@ -80,6 +80,65 @@ pub struct Config {
     /// This instance's name, shown by standbys to clients whose writes they refuse
     /// (`None`: `https://HOST:PORT` of the listener).
     pub instance_name: Option<String>,
+    /// The DNS and DHCP agents to connect to (the TOML file's `[[agents]]`).
+    pub agents: Vec<AgentSpec>,
+    /// Seconds between full synchronizations with every DNS and DHCP server (0: only on the
+    /// agents' change events and on demand).
+    pub sync_secs: u64,
+}
+
+/// One agent Central connects to.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// `host:port` of the agent (DNS agents listen on 1337, DHCP agents on 4151).
+    pub address: String,
+    /// The shared key Central proves to the agent.
+    pub key: Vec<u8>,
+}
+
+impl std::fmt::Debug for AgentSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AgentSpec")
+            .field("address", &self.address)
+            .field("key", &"(secret)")
+            .finish()
+    }
+}
+
+/// An `[[agents]]` entry of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AgentEntry {
+    address: String,
+    key_file: Option<PathBuf>,
+    key: Option<String>,
+}
+
+impl AgentEntry {
+    fn resolve(self, file: &Path) -> Result<AgentSpec, CentralError> {
+        let bad = |why: String| CentralError::Config(format!("{}: agent {}: {why}", file.display(), self.address));
+        if self.address.trim().is_empty() || !self.address.contains(':') {
+            return Err(bad("address must be host:port".into()));
+        }
+        let key = match (&self.key_file, &self.key) {
+            (Some(p), None) => std::fs::read(p)
+                .map_err(|e| bad(format!("cannot read key_file {}: {e}", p.display())))?
+                .trim_ascii()
+                .to_vec(),
+            (None, Some(k)) => k.trim().as_bytes().to_vec(),
+            _ => return Err(bad("give exactly one of key_file and key".into())),
+        };
+        if key.len() < 16 {
+            return Err(bad(format!(
+                "the shared key has {} bytes; agents require at least 16",
+                key.len()
+            )));
+        }
+        Ok(AgentSpec {
+            address: self.address.trim().to_string(),
+            key,
+        })
+    }
 }
 
 /// The command line. Every flag can also come from the environment variable named in its
@@ -104,7 +163,8 @@ pub struct Args {
     pub command: Option<Cmd>,
     /// TOML file with settings (keys: listen, data_dir, database, pg_schema, tls_cert,
     /// tls_key, session_idle_secs, lockout_after, lockout_secs, max_body_bytes,
-    /// max_bulk_items, snapshot_every, log, instance_name).
+    /// max_bulk_items, snapshot_every, log, instance_name, sync_secs, and `[[agents]]`
+    /// tables with address and key_file or key).
     #[arg(long, env = "IPAM_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Address and port to listen on [default: 0.0.0.0:1231].
@@ -200,13 +260,16 @@ struct FileConfig {
     snapshot_every: Option<u64>,
     log: Option<String>,
     instance_name: Option<String>,
+    #[serde(default)]
+    agents: Vec<AgentEntry>,
+    sync_secs: Option<u64>,
 }
 
 impl Config {
     /// Resolves settings from parsed flags (which already include the environment) and the
     /// TOML file they name.
     pub fn from_args(a: Args) -> Result<Config, CentralError> {
-        let f: FileConfig = match &a.config {
+        let mut f: FileConfig = match &a.config {
             Some(p) => {
                 let text = std::fs::read_to_string(p).map_err(|e| {
                     CentralError::Config(format!("cannot read {}: {e}", p.display()))
@@ -243,7 +306,13 @@ impl Config {
                 ))
             }
         };
+        let agents = std::mem::take(&mut f.agents)
+            .into_iter()
+            .map(|e| e.resolve(a.config.as_deref().unwrap_or(Path::new("config"))))
+            .collect::<Result<Vec<_>, _>>()?;
         let cfg = Config {
+            agents,
+            sync_secs: f.sync_secs.unwrap_or(300),
             listen,
             data_dir,
             database,
@@ -294,6 +363,8 @@ impl Config {
             log: "warn".into(),
             insecure_fast_passwords: true,
             instance_name: None,
+            agents: Vec::new(),
+            sync_secs: 0,
         }
     }
 }

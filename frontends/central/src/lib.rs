@@ -18,6 +18,7 @@ pub mod coldstandby;
 pub mod config;
 mod metrics;
 mod server;
+mod services;
 pub mod tls;
 mod ui;
 
@@ -80,6 +81,8 @@ pub struct App {
     database: String,
     /// Bounds concurrent password checks (argon2: CPU and 19 MiB each).
     password_checks: tokio::sync::Semaphore,
+    /// The DNS and DHCP agents and their servers.
+    services: services::Services,
 }
 
 impl App {
@@ -121,6 +124,7 @@ impl App {
                 .unwrap_or_else(|| default_instance_name(cfg.listen)),
             ..EngineConfig::default()
         };
+        let instance = ecfg.instance.clone();
         let (engine, report) = Engine::open(store, ecfg)?;
         let app = App {
             engine,
@@ -131,6 +135,12 @@ impl App {
             started: Instant::now(),
             database,
             password_checks: tokio::sync::Semaphore::new(4),
+            services: services::Services::new(
+                cfg.agents.clone(),
+                &cfg.data_dir,
+                instance,
+                cfg.sync_secs,
+            ),
         };
         Ok((Arc::new(app), report))
     }
@@ -138,6 +148,19 @@ impl App {
     /// The HTTP service: the API, `/openapi.json`, `/metrics`, `/health`.
     pub fn router(self: &Arc<App>) -> axum::Router {
         api::router(self.clone())
+    }
+
+    /// Connects to the configured DNS and DHCP agents (on the active instance only): their
+    /// servers are registered and synchronized, and kept in step from then on. Call once,
+    /// inside the async runtime, after [`App::open`].
+    pub fn start_services(self: &Arc<App>) -> Result<(), CentralError> {
+        if self.engine.role() != ipam_engine::Role::Active {
+            return Ok(());
+        }
+        services::Services::start(self).map_err(|source| CentralError::Io {
+            context: "opening the agent pin file".into(),
+            source,
+        })
     }
 
     /// Stops the engine after the writes already queued, writing a final snapshot.

@@ -122,6 +122,7 @@ async fn run(mut cfg: Config) -> anyhow::Result<()> {
         if tls.is_some() { "https" } else { "http" },
         t0.elapsed().as_millis()
     );
+    app.start_services()?;
     let router = app.router();
     // A database failure leaves the last commit's outcome unknown: stop, so that the
     // service manager restarts Central, which reloads from the database (and, on

@@ -126,6 +126,12 @@ fn obj_type(coll: &str) -> ObjType {
         "folders" => ObjType::Folder,
         "users" => ObjType::User,
         "groups" => ObjType::Group,
+        "dnsZones" => ObjType::DnsZone,
+        "dnsRecords" => ObjType::DnsRecord,
+        "dnsServers" => ObjType::DnsServer,
+        "dhcpScopes" => ObjType::DhcpScope,
+        "dhcpReservations" => ObjType::DhcpReservation,
+        "dhcpServers" => ObjType::DhcpServer,
         _ => ObjType::Role,
     }
 }
@@ -154,6 +160,11 @@ async fn object_key(ctx: &Ctx, t: &Target) -> Result<ObjKey, ApiError> {
                 }
                 other => return Err(EngineError::NotFound(format!("ipamRecords/{other:?}"))),
             },
+            c @ ("dnsZones" | "dnsRecords" | "dnsServers" | "dhcpScopes" | "dhcpReservations"
+            | "dhcpServers") => {
+                let id = super::dns::named_id(v, c, &r)?;
+                ObjKey::of(obj_type(c), id).expect("object collections have keys")
+            }
             c => {
                 let id = named_id(v, c, &r)?;
                 ObjKey::of(obj_type(c), id).expect("object collections have keys")

@@ -6,6 +6,8 @@
 //! matched case-insensitively and sometimes carry a trailing slash.
 mod admin;
 mod bulk;
+mod dhcp;
+mod dns;
 pub(crate) mod filter;
 mod params;
 mod ranges;
@@ -142,6 +144,10 @@ pub(crate) mod codes {
     pub const STORE: u32 = 5010;
     /// Central is shutting down.
     pub const SHUTTING_DOWN: u32 = 5011;
+    /// A DNS or DHCP server (or its agent) cannot be reached; nothing was changed.
+    pub const SERVER_DOWN: u32 = 4060;
+    /// A DNS or DHCP server refused a change; nothing was changed.
+    pub const SERVER_REFUSED: u32 = 4061;
     /// This Central is a standby; the message names the active one.
     pub const STANDBY: u32 = 5012;
 }
@@ -634,6 +640,20 @@ async fn dispatch(ctx: &Ctx, t: &Target) -> ApiResult {
         R::Releases => bulk::release(ctx).await,
         R::RangeBatches => bulk::range_batch(ctx).await,
         R::RecordBatches => bulk::record_batch(ctx).await,
+        R::DnsServers | R::DnsServer => dns::servers(ctx, t).await,
+        R::DnsServerSync => dns::synchronize(ctx, t).await,
+        R::DnsViews | R::DnsView => dns::views(ctx, t).await,
+        R::DnsZones | R::DnsZone => dns::zones(ctx, t).await,
+        R::ZoneRecords => dns::zone_records(ctx, t).await,
+        R::DnsRecords => dns::create_records(ctx).await,
+        R::DnsRecord => dns::record(ctx, t).await,
+        R::DhcpServers | R::DhcpServer => dhcp::servers(ctx, t).await,
+        R::DhcpServerSync => dhcp::synchronize(ctx, t).await,
+        R::DhcpScopes | R::DhcpScope => dhcp::scopes(ctx, t).await,
+        R::ScopeOptions => dhcp::options(ctx, t).await,
+        R::ScopeReservations | R::RangeReservations => dhcp::scope_reservations(ctx, t).await,
+        R::DhcpReservation => dhcp::reservation(ctx, t).await,
+        R::ScopeLeases | R::RangeLeases => dhcp::leases(ctx, t).await,
     }
 }
 

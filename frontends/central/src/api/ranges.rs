@@ -187,11 +187,15 @@ fn render_range(v: &View<'_>, id: Id) -> Result<Value, EngineError> {
         .map(|r| (r.id, r.name))
         .collect()
     };
-    Ok(render::range(
-        &rv,
-        &children,
-        &v.property_definitions(ObjType::Range),
-    ))
+    let mut out = render::range(&rv, &children, &v.property_definitions(ObjType::Range));
+    let scopes: Vec<Value> = v
+        .dhcp_scopes()
+        .into_iter()
+        .filter(|s| s.range == id)
+        .map(|s| render::member(&ObjKey::DhcpScope(s.id), &s.name))
+        .collect();
+    out["dhcpScopes"] = Value::Array(scopes);
+    Ok(out)
 }
 
 /// `GET ranges` (list) and `POST ranges` (create).
@@ -563,6 +567,12 @@ pub(crate) async fn next_free(ctx: &Ctx, t: &Target) -> ApiResult {
     let random = ctx.params.bool("random")?.unwrap_or(false);
     let hold = ctx.params.u64("temporaryClaimTime")?.filter(|s| *s > 0);
     let claim = ctx.params.bool("claim")?.unwrap_or(false);
+    // `excludeDHCP`: never an address of a DHCP pool (the server hands those out itself).
+    let exclude = if ctx.params.bool("excludeDHCP")?.unwrap_or(false) {
+        ctx.lookup(move |v| dhcp_pools(v, id)).await?
+    } else {
+        Vec::new()
+    };
     let mode = match (hold, claim) {
         (Some(seconds), _) => Some(AllocMode::Hold { seconds }),
         (None, true) => Some(AllocMode::Claim),
@@ -576,7 +586,7 @@ pub(crate) async fn next_free(ctx: &Ctx, t: &Target) -> ApiResult {
                     count: 1,
                     start,
                     random,
-                    exclude: Vec::new(),
+                    exclude,
                     mode,
                     properties: Default::default(),
                 })])
@@ -598,9 +608,9 @@ pub(crate) async fn next_free(ctx: &Ctx, t: &Target) -> ApiResult {
                     let r = v.range(id)?.range;
                     start = Some(random_between(r.from, r.to, seed));
                 }
-                let mut a = v.free_addresses(id, start, &[], 1)?;
+                let mut a = v.free_addresses(id, start, &exclude, 1)?;
                 if a.is_empty() && start.is_some() {
-                    a = v.free_addresses(id, None, &[], 1)?;
+                    a = v.free_addresses(id, None, &exclude, 1)?;
                 }
                 a.pop().ok_or_else(|| EngineError::Exhausted {
                     pool: format!("ranges/{id}"),
@@ -612,6 +622,19 @@ pub(crate) async fn next_free(ctx: &Ctx, t: &Target) -> ApiResult {
         }
     };
     Ok(Reply::Ok(json!({ "address": addr.to_string() })))
+}
+
+/// The DHCP pools of the scopes on a range, on its sub-ranges and on the ranges around it.
+fn dhcp_pools(v: &View<'_>, id: Id) -> Result<Vec<(IpAddr, IpAddr)>, EngineError> {
+    let r = v.range(id)?.range;
+    let mut out = Vec::new();
+    for s in v.dhcp_scopes() {
+        let Ok(sr) = v.range(s.range) else { continue };
+        if sr.range.space == r.space && sr.range.from <= r.to && r.from <= sr.range.to {
+            out.extend(s.pools.iter().copied());
+        }
+    }
+    Ok(out)
 }
 
 fn random_u64() -> u64 {

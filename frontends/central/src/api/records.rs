@@ -39,12 +39,64 @@ impl Fields for RecordFields<'_> {
 pub(crate) fn render_record(v: &View<'_>, rec: &IpamRecord) -> Value {
     let holder = rec.hold.and_then(|h| v.user_name(h.user));
     let range = v.ranges_containing(rec.space, rec.addr).first().copied();
-    render::record(
+    let mut out = render::record(
         rec,
         holder,
         range,
         &v.property_definitions(ObjType::IpamRecord),
-    )
+    );
+    let links = v.address_links(rec.space, rec.addr);
+    if links != ipam_engine::AddressLinks::default() {
+        links_into(v, rec, &links, &mut out);
+    }
+    out
+}
+
+/// `dnsHosts` (A/AAAA records naming the address, each with its PTR status), `ptrStatus`,
+/// `dhcpReservations` and `dhcpLeases` of an IPAM record.
+fn links_into(v: &View<'_>, rec: &IpamRecord, l: &ipam_engine::AddressLinks, out: &mut Value) {
+    let ptrs: Vec<String> = l
+        .dns
+        .iter()
+        .filter(|(r, _)| r.rtype == "PTR")
+        .map(|(r, _)| r.data.to_ascii_lowercase())
+        .collect();
+    let reverse = ipam_engine::reverse_name(rec.addr);
+    let reverse_zone_known = v
+        .dns_zones()
+        .iter()
+        .any(|z| reverse.ends_with(&format!(".{}", z.name)));
+    let status = |fqdn: &str| {
+        if ptrs.iter().any(|p| p == fqdn) {
+            "OK"
+        } else if !ptrs.is_empty() || reverse_zone_known {
+            "Verify"
+        } else {
+            "Unknown"
+        }
+    };
+    let hosts: Vec<Value> = l
+        .dns
+        .iter()
+        .filter(|(r, _)| r.rtype == "A" || r.rtype == "AAAA")
+        .map(|(r, z)| {
+            let fqdn = ipam_engine::absolute_record_name(&r.name, &z.name);
+            let mut dr = super::dns::record_json(r);
+            dr["dnsZoneName"] = json!(z.name);
+            json!({"dnsRecord": dr, "ptrStatus": status(&fqdn), "name": fqdn})
+        })
+        .collect();
+    if let Some(first) = hosts.first() {
+        out["ptrStatus"] = first["ptrStatus"].clone();
+    }
+    out["dnsHosts"] = Value::Array(hosts);
+    out["dhcpReservations"] = Value::Array(
+        l.reservations
+            .iter()
+            .map(super::dhcp::reservation_json)
+            .collect(),
+    );
+    out["dhcpLeases"] = Value::Array(l.leases.iter().map(super::dhcp::lease_json).collect());
 }
 
 fn addr_of(t: &Target) -> Result<(Option<Id>, IpAddr), ApiError> {

@@ -48,10 +48,31 @@ pub(crate) enum Route {
     RangeBatches,
     RecordBatches,
     Changes,
+    DnsServers,
+    DnsServer,
+    DnsServerSync,
+    DnsViews,
+    DnsView,
+    DnsZones,
+    DnsZone,
+    ZoneRecords,
+    DnsRecords,
+    DnsRecord,
+    DhcpServers,
+    DhcpServer,
+    DhcpServerSync,
+    DhcpScopes,
+    DhcpScope,
+    ScopeOptions,
+    ScopeReservations,
+    RangeReservations,
+    DhcpReservation,
+    ScopeLeases,
+    RangeLeases,
 }
 
 /// Object collections that carry history, access and property definitions.
-pub(crate) const OBJECT_COLLECTIONS: [&str; 7] = [
+pub(crate) const OBJECT_COLLECTIONS: [&str; 13] = [
     "ranges",
     "ipamRecords",
     "addressSpaces",
@@ -59,10 +80,16 @@ pub(crate) const OBJECT_COLLECTIONS: [&str; 7] = [
     "users",
     "groups",
     "roles",
+    "dnsZones",
+    "dnsRecords",
+    "dnsServers",
+    "dhcpScopes",
+    "dhcpReservations",
+    "dhcpServers",
 ];
 
 impl Route {
-    pub const ALL: [Route; 37] = [
+    pub const ALL: [Route; 58] = [
         Route::Micetro,
         Route::Sessions,
         Route::Session,
@@ -100,6 +127,27 @@ impl Route {
         Route::RangeBatches,
         Route::RecordBatches,
         Route::Changes,
+        Route::DnsServers,
+        Route::DnsServer,
+        Route::DnsServerSync,
+        Route::DnsViews,
+        Route::DnsView,
+        Route::DnsZones,
+        Route::DnsZone,
+        Route::ZoneRecords,
+        Route::DnsRecords,
+        Route::DnsRecord,
+        Route::DhcpServers,
+        Route::DhcpServer,
+        Route::DhcpServerSync,
+        Route::DhcpScopes,
+        Route::DhcpScope,
+        Route::ScopeOptions,
+        Route::ScopeReservations,
+        Route::RangeReservations,
+        Route::DhcpReservation,
+        Route::ScopeLeases,
+        Route::RangeLeases,
     ];
 
     /// The path template, relative to `/mmws/api/v2`. `{type}` stands for each of
@@ -143,6 +191,27 @@ impl Route {
             Route::RangeBatches => "/rangeBatches",
             Route::RecordBatches => "/ipamRecordBatches",
             Route::Changes => "/changes",
+            Route::DnsServers => "/dnsServers",
+            Route::DnsServer => "/dnsServers/{ref}",
+            Route::DnsServerSync => "/dnsServers/{ref}/synchronize",
+            Route::DnsViews => "/dnsViews",
+            Route::DnsView => "/dnsViews/{ref}",
+            Route::DnsZones => "/dnsZones",
+            Route::DnsZone => "/dnsZones/{ref}",
+            Route::ZoneRecords => "/dnsZones/{ref}/dnsRecords",
+            Route::DnsRecords => "/dnsRecords",
+            Route::DnsRecord => "/dnsRecords/{ref}",
+            Route::DhcpServers => "/dhcpServers",
+            Route::DhcpServer => "/dhcpServers/{ref}",
+            Route::DhcpServerSync => "/dhcpServers/{ref}/synchronize",
+            Route::DhcpScopes => "/dhcpScopes",
+            Route::DhcpScope => "/dhcpScopes/{ref}",
+            Route::ScopeOptions => "/dhcpScopes/{ref}/options",
+            Route::ScopeReservations => "/dhcpScopes/{ref}/dhcpReservations",
+            Route::RangeReservations => "/ranges/{ref}/dhcpReservations",
+            Route::DhcpReservation => "/dhcpReservations/{ref}",
+            Route::ScopeLeases => "/dhcpScopes/{ref}/leases",
+            Route::RangeLeases => "/ranges/{ref}/leases",
         }
     }
 
@@ -161,7 +230,24 @@ impl Route {
             | Route::LegacyGetIpamRecords
             | Route::History
             | Route::Changes
-            | Route::Memberships => &["GET"],
+            | Route::Memberships
+            | Route::DnsServers
+            | Route::DnsServer
+            | Route::DnsViews
+            | Route::DnsView
+            | Route::ZoneRecords
+            | Route::DhcpServers
+            | Route::DhcpServer
+            | Route::ScopeLeases
+            | Route::RangeLeases => &["GET"],
+            Route::DnsServerSync | Route::DhcpServerSync | Route::DnsRecords => &["POST"],
+            Route::DnsZones | Route::DhcpScopes | Route::ScopeReservations | Route::RangeReservations => {
+                &["GET", "POST"]
+            }
+            Route::DnsZone | Route::DnsRecord | Route::DhcpScope | Route::DhcpReservation => {
+                &["GET", "PUT", "DELETE"]
+            }
+            Route::ScopeOptions => &["GET", "PUT"],
             Route::Sessions => &["POST", "DELETE"],
             Route::Session => &["DELETE"],
             Route::Ranges
@@ -228,6 +314,27 @@ impl Route {
             Route::Releases => "Ours: atomic bulk release of addresses.",
             Route::RangeBatches => "Ours: create many ranges in one transaction (all or nothing; the failing item's position in error.index), with Idempotency-Key.",
             Route::RecordBatches => "Ours: set many IPAM records (state, custom properties) in one transaction (all or nothing; error.index), with Idempotency-Key.",
+            Route::DnsServers => "DNS servers, as their agents report them, with the link state (state: OK, Down, Unreachable).",
+            Route::DnsServer => "One DNS server (id or name).",
+            Route::DnsServerSync => "Ours: read the server's zones and records now and apply the differences (the server wins; each in history).",
+            Route::DnsViews => "DNS views: the default view of each server (filter).",
+            Route::DnsView => "One DNS view.",
+            Route::DnsZones => "List zones (filter, dnsServerRef, dnsViewRef, offset, limit) or create one on a server ({dnsZone: {name, type, dynamic, dnsViewRef|authority}, masters}); the server first, then Central.",
+            Route::DnsZone => "Get a zone (id, name., server:view:name.), change its custom properties, or delete it (from the server, then Central).",
+            Route::ZoneRecords => "The records of a zone (filter, offset, limit); names relative to the zone.",
+            Route::DnsRecords => "Create records ({dnsRecords: [{name, type, ttl, data, comment, enabled, dnsZoneRef}], dnsZoneRef}): answers objRefs and errors; each zone's valid records go to the server in one update first.",
+            Route::DnsRecord => "Get, change (on the server, then Central) or delete a record.",
+            Route::DhcpServers => "DHCP servers, as their agents report them, with the link state.",
+            Route::DhcpServer => "One DHCP server (id or name).",
+            Route::DhcpServerSync => "Ours: read the server's scopes, reservations and leases now and apply the differences (the server wins).",
+            Route::DhcpScopes => "List scopes (filter, dhcpServerRef) or create one ({dhcpScope: {rangeRef, dhcpServerRef, name, description, enabled, pools: [{from, to}], dhcpOptions}}).",
+            Route::DhcpScope => "Get, change (name, description, enabled, pools, dhcpOptions) or delete a scope (id, CIDR, name).",
+            Route::ScopeOptions => "A scope's DHCP options ({dhcpOptions: [{option, value}]}).",
+            Route::ScopeReservations => "A scope's reservations, or a new one ({dhcpReservation: {name, clientIdentifier, addresses: [one], reservationMethod}}).",
+            Route::RangeReservations => "The reservations of the range's scope, or a new one.",
+            Route::DhcpReservation => "Get, change or delete a reservation.",
+            Route::ScopeLeases => "The scope's leases, as last read from the server.",
+            Route::RangeLeases => "The leases of the range's scope.",
         }
     }
 
@@ -294,7 +401,14 @@ pub(crate) struct Target {
     pub sub_ref: Option<RefArg>,
 }
 
-const COLLECTIONS: [(&str, &str); 17] = [
+const COLLECTIONS: [(&str, &str); 24] = [
+    ("dnsservers", "dnsServers"),
+    ("dnsviews", "dnsViews"),
+    ("dnszones", "dnsZones"),
+    ("dnsrecords", "dnsRecords"),
+    ("dhcpservers", "dhcpServers"),
+    ("dhcpscopes", "dhcpScopes"),
+    ("dhcpreservations", "dhcpReservations"),
     ("micetro", "micetro"),
     ("ranges", "ranges"),
     ("ipamrecords", "ipamRecords"),
@@ -335,10 +449,18 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
     let Some(first) = segs.first() else {
         return Err(unknown(segs));
     };
-    let coll = canonical(first).ok_or_else(|| unknown(segs))?;
+    let mut coll = canonical(first).ok_or_else(|| unknown(segs))?;
     let mut i = 1;
-    while coll != "micetro" && i < segs.len() && canonical(&segs[i]) == Some(coll) {
-        i += 1;
+    loop {
+        match segs.get(i).and_then(|s| canonical(s)) {
+            Some(c) if c == coll && coll != "micetro" => i += 1,
+            // `DHCPServers/DHCPScopes/192.0.2.0/24/...`: a scope named under its servers.
+            Some("dhcpScopes") if coll == "dhcpServers" => {
+                coll = "dhcpScopes";
+                i += 1;
+            }
+            _ => break,
+        }
     }
     let rest = &segs[i..];
     let t = |route, obj, sub, sub_ref| Target {
@@ -387,6 +509,13 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
     }
     if rest.is_empty() {
         let route = match coll {
+            "dnsServers" => Route::DnsServers,
+            "dnsViews" => Route::DnsViews,
+            "dnsZones" => Route::DnsZones,
+            "dnsRecords" => Route::DnsRecords,
+            "dhcpServers" => Route::DhcpServers,
+            "dhcpScopes" => Route::DhcpScopes,
+            "dhcpReservations" => return Err(unknown(segs)),
             "ranges" => Route::Ranges,
             "ipamRecords" => Route::Records,
             "addressSpaces" => Route::Spaces,
@@ -413,6 +542,13 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
     let after_l = &lower[used..];
     if after.is_empty() {
         let route = match coll {
+            "dnsServers" => Route::DnsServer,
+            "dnsViews" => Route::DnsView,
+            "dnsZones" => Route::DnsZone,
+            "dnsRecords" => Route::DnsRecord,
+            "dhcpServers" => Route::DhcpServer,
+            "dhcpScopes" => Route::DhcpScope,
+            "dhcpReservations" => Route::DhcpReservation,
             "ranges" => Route::Range,
             "ipamRecords" => Route::Record,
             "addressSpaces" => Route::Space,
@@ -451,6 +587,17 @@ pub(crate) fn resolve(segs: &[String]) -> Result<Target, ApiError> {
         ("ranges", "ipamrecords") => one(Route::RangeRecords),
         ("ranges", "recordexport") => one(Route::RangeExport),
         ("ranges", "split") => one(Route::RangeSplit),
+        ("ranges", "leases") => one(Route::RangeLeases),
+        ("ranges", "dhcpreservations") => one(Route::RangeReservations),
+        ("dnsServers" | "dhcpServers", "synchronize") => one(if coll == "dnsServers" {
+            Route::DnsServerSync
+        } else {
+            Route::DhcpServerSync
+        }),
+        ("dnsZones", "dnsrecords") => one(Route::ZoneRecords),
+        ("dhcpScopes", "options") => one(Route::ScopeOptions),
+        ("dhcpScopes", "dhcpreservations") => one(Route::ScopeReservations),
+        ("dhcpScopes", "leases") => one(Route::ScopeLeases),
         ("users", m @ ("roles" | "groups"))
         | ("groups", m @ ("users" | "roles"))
         | ("roles", m @ ("users" | "groups")) => {
@@ -492,7 +639,7 @@ fn parse_ref(coll: &str, rest: &[String]) -> (RefArg, usize) {
         return (RefArg::Id(id), 1);
     }
     if let Ok(a) = s.parse::<IpAddr>() {
-        if coll == "ranges" {
+        if coll == "ranges" || coll == "dhcpScopes" {
             if let Some(len) = rest.get(1).and_then(|l| l.parse::<u8>().ok()) {
                 return (RefArg::Cidr(a, len), 2);
             }

@@ -1,0 +1,1022 @@
+//! Central's side of DNS and DHCP: one link to each configured agent, the servers the agents
+//! manage (registered in the model as `dnsServers`/`dhcpServers`), requests to them, and
+//! synchronization, in which the server's data wins.
+//!
+//! - A write through the API goes to the server first and is recorded in the model only
+//!   when the server confirms it ([`Services::request`]); the API handlers hold the server's
+//!   lock ([`Services::lock`]) across both steps, so a synchronization never sees half of it.
+//! - Synchronization ([`sync_dns`], [`sync_dhcp`]) reads a server's zones and records, or its
+//!   scopes, reservations and leases, and applies every difference to the model as the system
+//!   user, one history entry per difference, with a comment naming the server. It runs when
+//!   an agent connects, when it reports a change (`event`), every `sync_secs`, and on demand
+//!   (`POST dnsServers/{ref}/synchronize`).
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use ipam_agent::link::Supervisor;
+use ipam_agent::pins::Pins;
+use ipam_agent::{LinkConfig, LinkError};
+use ipam_agent_proto::{
+    DhcpOp, DnsOp, EventBody, RemoteErrorCode, RequestBody, ResourceRecord, ResponseBody,
+    ServerKind, ServerStatus,
+};
+use ipam_engine::model::{
+    DhcpLease, DhcpReservation, DhcpScope, DhcpServer, DnsRecord, DnsServer, DnsZone, Range,
+};
+use ipam_engine::{
+    Command, EngineError, Id, NewRange, ObjKey, Outcome, ServiceObject, Transaction, SYSTEM_USER,
+};
+
+use crate::config::AgentSpec;
+use crate::App;
+
+/// Most record changes sent to a server in one update, and commands in one transaction.
+pub(crate) const BATCH: usize = 5_000;
+
+/// Why a request to a server failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ServiceError {
+    /// The server's agent is not configured in this Central.
+    #[error("no agent at {0} is configured in this Central (add it to [[agents]] in the configuration file)")]
+    NoAgent(String),
+    /// The agent or the server could not be reached; nothing was changed.
+    #[error("{0}; nothing was changed")]
+    Unreachable(String),
+    /// The server refused or failed the change; nothing was changed in Central.
+    #[error("the server refused the change ({}): {message}; nothing was changed", code.as_str())]
+    Refused {
+        /// The agent's error code.
+        code: RemoteErrorCode,
+        /// Its message.
+        message: String,
+    },
+    /// The agent answered something else than expected.
+    #[error("unexpected answer from the agent: {0}")]
+    Unexpected(String),
+}
+
+impl From<LinkError> for ServiceError {
+    fn from(e: LinkError) -> ServiceError {
+        match e {
+            LinkError::Remote(r) => match r.code {
+                RemoteErrorCode::ServerDown | RemoteErrorCode::Timeout => {
+                    ServiceError::Unreachable(r.message)
+                }
+                code => ServiceError::Refused {
+                    code,
+                    message: r.message,
+                },
+            },
+            other => ServiceError::Unreachable(other.to_string()),
+        }
+    }
+}
+
+/// The links to the agents and what is known of their servers.
+pub(crate) struct Services {
+    specs: Vec<AgentSpec>,
+    pins_file: std::path::PathBuf,
+    instance: String,
+    sync_every: Duration,
+    links: OnceLock<HashMap<String, Supervisor>>,
+    locks: Mutex<HashMap<(bool, Id), Arc<tokio::sync::Mutex<()>>>>,
+    status: Mutex<HashMap<String, ServerStatus>>,
+}
+
+impl Services {
+    pub(crate) fn new(
+        specs: Vec<AgentSpec>,
+        data_dir: &std::path::Path,
+        instance: String,
+        sync_secs: u64,
+    ) -> Services {
+        Services {
+            specs,
+            pins_file: data_dir.join("agent-pins"),
+            instance,
+            sync_every: Duration::from_secs(sync_secs),
+            links: OnceLock::new(),
+            locks: Mutex::default(),
+            status: Mutex::default(),
+        }
+    }
+
+    /// Connects to every configured agent and keeps the links up; registers their servers
+    /// and synchronizes them. Call once, on the active instance, inside the runtime.
+    pub(crate) fn start(app: &Arc<App>) -> std::io::Result<()> {
+        let s = &app.services;
+        if s.specs.is_empty() {
+            let _ = s.links.set(HashMap::new());
+            return Ok(());
+        }
+        let pins = Pins::open(&s.pins_file)?;
+        let mut links = HashMap::new();
+        for spec in &s.specs {
+            let cfg = LinkConfig::new(spec.address.clone(), spec.key.clone(), s.instance.clone());
+            links.insert(spec.address.clone(), Supervisor::spawn(cfg, pins.clone()));
+        }
+        let _ = s.links.set(links);
+        for spec in &s.specs {
+            tokio::spawn(run_agent(app.clone(), spec.address.clone()));
+        }
+        Ok(())
+    }
+
+    /// Whether the link to the agent at `addr` is up, or why not.
+    pub(crate) fn link_state(&self, addr: &str) -> Result<(), String> {
+        match self.links.get().and_then(|l| l.get(addr)) {
+            None => Err(ServiceError::NoAgent(addr.into()).to_string()),
+            Some(s) => s.link().map(|_| ()),
+        }
+    }
+
+    /// The last status a server reported, when one did.
+    pub(crate) fn status(&self, server: &str) -> Option<ServerStatus> {
+        self.status.lock().expect("status lock").get(server).cloned()
+    }
+
+    /// Sends a request to the agent at `addr`.
+    pub(crate) async fn request(
+        &self,
+        addr: &str,
+        body: RequestBody,
+    ) -> Result<ResponseBody, ServiceError> {
+        let sup = self
+            .links
+            .get()
+            .and_then(|l| l.get(addr))
+            .ok_or_else(|| ServiceError::NoAgent(addr.to_string()))?;
+        Ok(sup.request(addr, body).await?)
+    }
+
+    /// A DNS request to a server.
+    pub(crate) async fn dns(&self, s: &DnsServer, op: DnsOp) -> Result<ResponseBody, ServiceError> {
+        self.request(
+            &s.agent,
+            RequestBody::Dns {
+                server: s.name.clone(),
+                op,
+            },
+        )
+        .await
+    }
+
+    /// A DHCP request to a server.
+    pub(crate) async fn dhcp(
+        &self,
+        s: &DhcpServer,
+        op: DhcpOp,
+    ) -> Result<ResponseBody, ServiceError> {
+        self.request(
+            &s.agent,
+            RequestBody::Dhcp {
+                server: s.name.clone(),
+                op,
+            },
+        )
+        .await
+    }
+
+    /// The lock of one server (`dns`: a DNS server, else a DHCP server): held across a
+    /// change on the server and its recording in the model, and by synchronization.
+    pub(crate) async fn lock(&self, dns: bool, server: Id) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = self
+            .locks
+            .lock()
+            .expect("locks lock")
+            .entry((dns, server))
+            .or_default()
+            .clone();
+        m.lock_owned().await
+    }
+}
+
+/// Submits commands as the system user, in transactions of at most [`BATCH`] commands.
+pub(crate) async fn submit_system(
+    app: &Arc<App>,
+    comment: String,
+    commands: Vec<Command>,
+) -> Result<Vec<Outcome>, EngineError> {
+    let mut out = Vec::new();
+    let mut rest = commands;
+    while !rest.is_empty() {
+        let tail = rest.split_off(rest.len().min(BATCH));
+        let txn = Transaction {
+            user: SYSTEM_USER,
+            comment: comment.clone(),
+            idempotency_key: None,
+            commands: std::mem::replace(&mut rest, tail),
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        app.engine.submit_with(txn, move |r| {
+            let _ = tx.send(r);
+        });
+        let r = rx.await.map_err(|_| EngineError::ShuttingDown)??;
+        out.extend(r.outcomes);
+    }
+    Ok(out)
+}
+
+async fn read_system<R: Send + 'static>(
+    app: &Arc<App>,
+    f: impl FnOnce(&ipam_engine::View<'_>) -> Result<R, EngineError> + Send + 'static,
+) -> Result<R, EngineError> {
+    let a = app.clone();
+    tokio::task::spawn_blocking(move || a.engine.read(SYSTEM_USER, f))
+        .await
+        .map_err(|_| EngineError::ShuttingDown)?
+}
+
+/// Keeps one agent's servers registered and synchronized while its link is up.
+async fn run_agent(app: Arc<App>, addr: String) {
+    let mut tick = tokio::time::interval(if app.services.sync_every.is_zero() {
+        Duration::from_secs(3600 * 24 * 365)
+    } else {
+        app.services.sync_every
+    });
+    tick.tick().await;
+    loop {
+        let link = match app.services.links.get().and_then(|l| l.get(&addr)) {
+            Some(s) => s.link(),
+            None => return,
+        };
+        let Ok(link) = link else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        let mut events = link.events();
+        if let Err(e) = register(&app, &addr, &link.hello().servers).await {
+            tracing::warn!(agent = addr, "registering the agent's servers failed: {e}");
+        }
+        sync_agent(&app, &addr).await;
+        while link.closed().is_none() {
+            tokio::select! {
+                ev = events.recv() => match ev {
+                    Ok(ev) => on_event(&app, &addr, ev).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => sync_agent(&app, &addr).await,
+                    Err(_) => break,
+                },
+                _ = tick.tick() => sync_agent(&app, &addr).await,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+        }
+        tracing::info!(agent = addr, "link closed: {}", link.closed().unwrap_or_default());
+    }
+}
+
+/// Adds the servers an agent manages to the model (or points existing ones at it).
+async fn register(
+    app: &Arc<App>,
+    addr: &str,
+    servers: &[ipam_agent_proto::ManagedServer],
+) -> Result<(), EngineError> {
+    let (dns, dhcp) = read_system(app, |v| Ok((v.dns_servers(), v.dhcp_servers()))).await?;
+    let mut cmds = Vec::new();
+    for m in servers {
+        let kind = kind_name(m.kind).to_string();
+        let is_dns = matches!(m.kind, ServerKind::Bind | ServerKind::PowerDns);
+        if is_dns {
+            let existing = dns.iter().find(|s| s.name.eq_ignore_ascii_case(&m.name));
+            if existing.is_some_and(|s| s.agent == addr && s.kind == kind) {
+                continue;
+            }
+            cmds.push(Command::PutService(ServiceObject::DnsServer(DnsServer {
+                id: existing.map_or(0, |s| s.id),
+                name: m.name.clone(),
+                agent: addr.to_string(),
+                kind,
+            })));
+        } else {
+            let existing = dhcp.iter().find(|s| s.name.eq_ignore_ascii_case(&m.name));
+            if existing.is_some_and(|s| s.agent == addr && s.kind == kind) {
+                continue;
+            }
+            cmds.push(Command::PutService(ServiceObject::DhcpServer(DhcpServer {
+                id: existing.map_or(0, |s| s.id),
+                name: m.name.clone(),
+                agent: addr.to_string(),
+                kind,
+            })));
+        }
+    }
+    if !cmds.is_empty() {
+        submit_system(app, format!("servers reported by the agent at {addr}"), cmds).await?;
+    }
+    Ok(())
+}
+
+/// The model's name of a server kind.
+pub(crate) fn kind_name(k: ServerKind) -> &'static str {
+    match k {
+        ServerKind::Bind => "bind",
+        ServerKind::PowerDns => "powerdns",
+        ServerKind::Kea => "kea",
+        ServerKind::IscDhcpd => "isc_dhcpd",
+    }
+}
+
+async fn on_event(app: &Arc<App>, addr: &str, ev: EventBody) {
+    let server = ev.server().to_string();
+    match ev {
+        EventBody::ServerStatusChanged { status } => {
+            app.services
+                .status
+                .lock()
+                .expect("status lock")
+                .insert(status.server.clone(), status);
+        }
+        EventBody::ZoneChanged { .. } => {
+            if let Ok(Some(s)) = read_system(app, move |v| {
+                Ok(v.dns_servers().into_iter().find(|s| s.name == server))
+            })
+            .await
+            {
+                if let Err(e) = sync_dns(app, &s).await {
+                    tracing::warn!(agent = addr, server = s.name, "synchronization failed: {e}");
+                }
+            }
+        }
+        EventBody::LeasesChanged { .. } | EventBody::DhcpConfigChanged { .. } => {
+            if let Ok(Some(s)) = read_system(app, move |v| {
+                Ok(v.dhcp_servers().into_iter().find(|s| s.name == server))
+            })
+            .await
+            {
+                if let Err(e) = sync_dhcp(app, &s).await {
+                    tracing::warn!(agent = addr, server = s.name, "synchronization failed: {e}");
+                }
+            }
+        }
+    }
+}
+
+async fn sync_agent(app: &Arc<App>, addr: &str) {
+    let a = addr.to_string();
+    let Ok((dns, dhcp)) = read_system(app, move |v| {
+        Ok((
+            v.dns_servers()
+                .into_iter()
+                .filter(|s| s.agent == a)
+                .collect::<Vec<_>>(),
+            v.dhcp_servers()
+                .into_iter()
+                .filter(|s| s.agent == a)
+                .collect::<Vec<_>>(),
+        ))
+    })
+    .await
+    else {
+        return;
+    };
+    for s in dns {
+        if let Err(e) = sync_dns(app, &s).await {
+            tracing::warn!(agent = addr, server = s.name, "synchronization failed: {e}");
+        }
+    }
+    for s in dhcp {
+        if let Err(e) = sync_dhcp(app, &s).await {
+            tracing::warn!(agent = addr, server = s.name, "synchronization failed: {e}");
+        }
+    }
+}
+
+/// What a synchronization changed.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SyncReport {
+    /// Objects created in the model.
+    pub created: usize,
+    /// Objects changed.
+    pub changed: usize,
+    /// Objects deleted.
+    pub deleted: usize,
+}
+
+/// Why a synchronization failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SyncError {
+    /// The server could not be read.
+    #[error(transparent)]
+    Server(#[from] ServiceError),
+    /// The model refused the changes.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+}
+
+// ---- DNS ----
+
+/// TXT-style data as Central keeps it (the strings joined, unquoted) from the quoted form
+/// the agents use.
+pub(crate) fn txt_from_wire(data: &str) -> String {
+    match ipam_agent_dns::character_strings(data) {
+        Ok(parts) => String::from_utf8_lossy(&parts.concat()).into_owned(),
+        Err(_) => data.to_string(),
+    }
+}
+
+/// TXT data in the quoted form the agents take: strings of at most 255 bytes, `"` and `\`
+/// escaped, bytes outside printable ASCII as `\DDD`.
+pub(crate) fn txt_to_wire(text: &str) -> String {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return "\"\"".into();
+    }
+    let mut out = String::new();
+    for chunk in bytes.chunks(255) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push('"');
+        for &b in chunk {
+            match b {
+                b'"' | b'\\' => {
+                    out.push('\\');
+                    out.push(b as char);
+                }
+                0x20..=0x7e => out.push(b as char),
+                _ => out.push_str(&format!("\\{b:03}")),
+            }
+        }
+        out.push('"');
+    }
+    out
+}
+
+fn is_txt(rtype: &str) -> bool {
+    rtype.eq_ignore_ascii_case("TXT") || rtype.eq_ignore_ascii_case("SPF")
+}
+
+/// Record data as Central keeps it: TXT unquoted and as given, everything else in the
+/// drivers' canonical form.
+pub(crate) fn central_data(rtype: &str, data: &str) -> String {
+    if is_txt(rtype) {
+        data.to_string()
+    } else {
+        ipam_agent_dns::canonical_record_data(rtype, data)
+    }
+}
+
+/// Record data as the agents take it.
+pub(crate) fn wire_data(rtype: &str, data: &str) -> String {
+    if is_txt(rtype) {
+        txt_to_wire(data)
+    } else {
+        data.to_string()
+    }
+}
+
+/// A record of the model as the agents write it.
+pub(crate) fn to_wire(r: &DnsRecord, zone: &DnsZone) -> ResourceRecord {
+    ResourceRecord {
+        name: ipam_engine::absolute_record_name(&r.name, &zone.name),
+        rtype: r.rtype.clone(),
+        ttl: r.ttl,
+        data: wire_data(&r.rtype, &r.data),
+    }
+}
+
+/// A record's owner name relative to its zone (`@` for the apex).
+pub(crate) fn relative_name(name: &str, zone: &str) -> String {
+    let n = name.trim().to_ascii_lowercase();
+    let n = if n.ends_with('.') { n } else { format!("{n}.") };
+    if n == zone {
+        "@".into()
+    } else {
+        n.strip_suffix(&format!(".{zone}"))
+            .map_or_else(|| n.trim_end_matches('.').to_string(), str::to_string)
+    }
+}
+
+/// Synchronizes one DNS server into the model: its zones, and the records of every zone
+/// whose serial changed (or that is new). The server wins.
+pub(crate) async fn sync_dns(app: &Arc<App>, server: &DnsServer) -> Result<SyncReport, SyncError> {
+    let _g = app.services.lock(true, server.id).await;
+    let zones = match app.services.dns(server, DnsOp::ListZones {}).await? {
+        ResponseBody::Zones { zones } => zones,
+        other => return Err(ServiceError::Unexpected(format!("{other:?}")).into()),
+    };
+    let sid = server.id;
+    let known: Vec<DnsZone> = read_system(app, move |v| {
+        Ok(v.dns_zones().into_iter().filter(|z| z.server == sid).collect())
+    })
+    .await?;
+    let mut report = SyncReport::default();
+    let comment = |what: &str| format!("synchronized from DNS server {}: {what}", server.name);
+    let mut on_server = Vec::new();
+    for info in zones {
+        let Some(name) = ipam_engine::absolute_name(&info.name) else {
+            continue;
+        };
+        let view = info.view.clone().unwrap_or_default();
+        on_server.push((name.clone(), view.clone()));
+        let existing = known.iter().find(|z| z.name == name && z.view == view);
+        let zone_id = match existing {
+            Some(z) if z.serial == info.serial && info.serial.is_some() => continue,
+            Some(z) => z.id,
+            None => {
+                let out = submit_system(
+                    app,
+                    comment(&format!("zone {name} found on the server")),
+                    vec![Command::PutService(ServiceObject::DnsZone(DnsZone {
+                        id: 0,
+                        server: server.id,
+                        view: view.clone(),
+                        name: name.clone(),
+                        primary: info.zone_type == ipam_agent_proto::ZoneType::Primary,
+                        dynamic: info.dynamic,
+                        masters: info.masters.clone(),
+                        serial: None,
+                        properties: Default::default(),
+                        created: 0,
+                        last_modified: 0,
+                    }))],
+                )
+                .await?;
+                report.created += 1;
+                match out.first() {
+                    Some(Outcome::Created(r)) => ObjKey::parse_ref(r)
+                        .and_then(|k| k.id())
+                        .ok_or_else(|| ServiceError::Unexpected(r.clone()))?,
+                    _ => continue,
+                }
+            }
+        };
+        let r = sync_zone_records(app, server, zone_id, &comment(&format!("zone {name}"))).await?;
+        report.created += r.created;
+        report.changed += r.changed;
+        report.deleted += r.deleted;
+    }
+    let gone: Vec<Command> = known
+        .iter()
+        .filter(|z| !on_server.contains(&(z.name.clone(), z.view.clone())))
+        .map(|z| Command::DeleteService(ObjKey::DnsZone(z.id)))
+        .collect();
+    if !gone.is_empty() {
+        report.deleted += gone.len();
+        submit_system(app, comment("zones no longer on the server"), gone).await?;
+    }
+    Ok(report)
+}
+
+/// Reads one zone from the server and makes the model's records match it.
+async fn sync_zone_records(
+    app: &Arc<App>,
+    server: &DnsServer,
+    zone_id: Id,
+    comment: &str,
+) -> Result<SyncReport, SyncError> {
+    let (zone, records) =
+        read_system(app, move |v| Ok((v.dns_zone(zone_id)?, v.dns_records(zone_id)?))).await?;
+    let mut cursor = None;
+    let mut wire = Vec::new();
+    let mut serial: Option<u32>;
+    loop {
+        let op = DnsOp::ReadZone {
+            zone: zone.name.clone(),
+            view: (!zone.view.is_empty()).then(|| zone.view.clone()),
+            cursor: cursor.take(),
+            limit: Some(10_000),
+        };
+        match app.services.dns(server, op).await? {
+            ResponseBody::Zone {
+                zone: info,
+                records,
+                next_cursor,
+            } => {
+                serial = info.serial;
+                wire.extend(records);
+                match next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            other => return Err(ServiceError::Unexpected(format!("{other:?}")).into()),
+        }
+    }
+    // The server's records as the model keeps them, by (name, type, data).
+    let mut theirs: BTreeMap<(String, String, String), u32> = BTreeMap::new();
+    for rr in wire {
+        if rr.rtype.eq_ignore_ascii_case("SOA") {
+            continue;
+        }
+        let name = relative_name(&rr.name, &zone.name);
+        let data = if is_txt(&rr.rtype) {
+            txt_from_wire(&rr.data)
+        } else {
+            rr.data.clone()
+        };
+        theirs.insert((name, rr.rtype.to_ascii_uppercase(), data), rr.ttl);
+    }
+    let mut cmds = Vec::new();
+    let mut report = SyncReport::default();
+    for r in records.iter().filter(|r| r.enabled) {
+        let k = (r.name.clone(), r.rtype.clone(), r.data.clone());
+        match theirs.remove(&k) {
+            Some(ttl) if ttl == r.ttl => {}
+            Some(ttl) => {
+                report.changed += 1;
+                cmds.push(Command::PutService(ServiceObject::DnsRecord(DnsRecord {
+                    ttl,
+                    ..r.clone()
+                })));
+            }
+            None => {
+                report.deleted += 1;
+                cmds.push(Command::DeleteService(ObjKey::DnsRecord(r.id)));
+            }
+        }
+    }
+    // A disabled record of the model that the server now has is enabled by the server.
+    for r in records.iter().filter(|r| !r.enabled) {
+        let k = (r.name.clone(), r.rtype.clone(), r.data.clone());
+        if let Some(ttl) = theirs.remove(&k) {
+            report.changed += 1;
+            cmds.push(Command::PutService(ServiceObject::DnsRecord(DnsRecord {
+                ttl,
+                enabled: true,
+                ..r.clone()
+            })));
+        }
+    }
+    for ((name, rtype, data), ttl) in theirs {
+        report.created += 1;
+        cmds.push(Command::PutService(ServiceObject::DnsRecord(DnsRecord {
+            id: 0,
+            zone: zone.id,
+            name,
+            rtype,
+            ttl,
+            data,
+            comment: String::new(),
+            enabled: true,
+            address: None,
+        })));
+    }
+    if zone.serial != serial {
+        cmds.push(Command::PutService(ServiceObject::DnsZone(DnsZone {
+            serial,
+            ..zone.clone()
+        })));
+    }
+    if !cmds.is_empty() {
+        // Records the model refuses (a type or name it cannot keep) are skipped one by one
+        // rather than failing the whole zone.
+        if let Err(e) = submit_system(app, comment.to_string(), cmds.clone()).await {
+            tracing::warn!(zone = zone.name, "synchronizing the zone in one go failed ({e}); applying its changes one by one");
+            for c in cmds {
+                if let Err(e) = submit_system(app, comment.to_string(), vec![c]).await {
+                    tracing::warn!(zone = zone.name, "a change from the server was not applied: {e}");
+                }
+            }
+        }
+    }
+    Ok(report)
+}
+
+// ---- DHCP ----
+
+/// The range of the model with exactly these bounds (default address space).
+fn range_for(ranges: &[Range], from: IpAddr, to: IpAddr) -> Option<Id> {
+    ranges
+        .iter()
+        .find(|r| r.from == from && r.to == to)
+        .map(|r| r.id)
+}
+
+/// Synchronizes one DHCP server into the model: scopes (a range is created for a subnet the
+/// model does not have), pools and options, reservations and leases. The server wins.
+pub(crate) async fn sync_dhcp(app: &Arc<App>, server: &DhcpServer) -> Result<SyncReport, SyncError> {
+    let _g = app.services.lock(false, server.id).await;
+    let comment = format!("synchronized from DHCP server {}", server.name);
+    let scopes = match app.services.dhcp(server, DhcpOp::ListScopes {}).await? {
+        ResponseBody::Scopes { scopes } => scopes,
+        other => return Err(ServiceError::Unexpected(format!("{other:?}")).into()),
+    };
+    let mut report = SyncReport::default();
+    // Ranges for subnets the model does not have.
+    let ranges: Vec<Range> = read_system(app, |v| {
+        Ok(v.ranges_where(ipam_engine::DEFAULT_SPACE, |_| true))
+    })
+    .await?;
+    let missing: Vec<Command> = scopes
+        .iter()
+        .filter(|s| {
+            let (f, t) = cidr_bounds(s.subnet);
+            range_for(&ranges, f, t).is_none()
+        })
+        .map(|s| {
+            let (f, t) = cidr_bounds(s.subnet);
+            Command::CreateRange(NewRange {
+                from: Some(f),
+                to: Some(t),
+                subnet: true,
+                ..Default::default()
+            })
+        })
+        .collect();
+    if !missing.is_empty() {
+        report.created += missing.len();
+        submit_system(app, comment.clone(), missing).await?;
+    }
+    let sid = server.id;
+    let (ranges, known): (Vec<Range>, Vec<DhcpScope>) = read_system(app, move |v| {
+        Ok((
+            v.ranges_where(ipam_engine::DEFAULT_SPACE, |_| true),
+            v.dhcp_scopes()
+                .into_iter()
+                .filter(|s| s.server == sid)
+                .collect(),
+        ))
+    })
+    .await?;
+    let mut cmds = Vec::new();
+    let mut live: Vec<(Id, ipam_agent_proto::Cidr)> = Vec::new();
+    for s in &scopes {
+        let (f, t) = cidr_bounds(s.subnet);
+        let Some(range) = range_for(&ranges, f, t) else {
+            continue;
+        };
+        let pools: Vec<(IpAddr, IpAddr)> = s.pools.iter().map(|p| (p.from, p.to)).collect();
+        let options: Vec<(String, String)> = s
+            .options
+            .iter()
+            .map(|o| {
+                (
+                    o.name
+                        .clone()
+                        .unwrap_or_else(|| o.code.map(|c| c.to_string()).unwrap_or_default()),
+                    o.value.clone(),
+                )
+            })
+            .collect();
+        match known.iter().find(|k| k.range == range) {
+            Some(k) => {
+                live.push((k.id, s.subnet));
+                if k.pools != pools || k.options != options || !k.enabled {
+                    report.changed += 1;
+                    cmds.push(Command::PutService(ServiceObject::DhcpScope(DhcpScope {
+                        pools,
+                        options,
+                        enabled: true,
+                        ..k.clone()
+                    })));
+                }
+            }
+            None => {
+                report.created += 1;
+                cmds.push(Command::PutService(ServiceObject::DhcpScope(DhcpScope {
+                    id: 0,
+                    server: server.id,
+                    range,
+                    space: 0,
+                    name: s.name.clone().unwrap_or_default(),
+                    description: String::new(),
+                    enabled: true,
+                    pools,
+                    options,
+                })));
+            }
+        }
+    }
+    for k in known.iter().filter(|k| k.enabled) {
+        if !live.iter().any(|(id, _)| *id == k.id)
+            && !cmds.iter().any(|c| matches!(c, Command::PutService(ServiceObject::DhcpScope(s)) if s.range == k.range))
+        {
+            report.deleted += 1;
+            cmds.push(Command::DeleteService(ObjKey::DhcpScope(k.id)));
+        }
+    }
+    if !cmds.is_empty() {
+        submit_system(app, comment.clone(), cmds).await?;
+    }
+    // Reservations and leases, scope by scope.
+    let known: Vec<DhcpScope> = read_system(app, move |v| {
+        Ok(v.dhcp_scopes()
+            .into_iter()
+            .filter(|s| s.server == sid && s.enabled)
+            .collect())
+    })
+    .await?;
+    let reservations = match app
+        .services
+        .dhcp(server, DhcpOp::ListReservations { subnet: None })
+        .await?
+    {
+        ResponseBody::Reservations { reservations } => reservations,
+        other => return Err(ServiceError::Unexpected(format!("{other:?}")).into()),
+    };
+    let mut leases = Vec::new();
+    let mut cursor = None;
+    loop {
+        match app
+            .services
+            .dhcp(
+                server,
+                DhcpOp::ListLeases {
+                    subnet: None,
+                    cursor: cursor.take(),
+                    limit: Some(10_000),
+                },
+            )
+            .await?
+        {
+            ResponseBody::Leases {
+                leases: page,
+                next_cursor,
+            } => {
+                leases.extend(page);
+                match next_cursor {
+                    Some(c) => cursor = Some(c),
+                    None => break,
+                }
+            }
+            other => return Err(ServiceError::Unexpected(format!("{other:?}")).into()),
+        }
+    }
+    let scope_of = |a: IpAddr| scope_for(&known, &ranges, a);
+    let (have_res, have_leases): (Vec<DhcpReservation>, Vec<DhcpLease>) = {
+        let sid2 = sid;
+        read_system(app, move |v| {
+            let scopes: Vec<Id> = v
+                .dhcp_scopes()
+                .into_iter()
+                .filter(|s| s.server == sid2)
+                .map(|s| s.id)
+                .collect();
+            let res = v
+                .dhcp_reservations(None)
+                .into_iter()
+                .filter(|r| scopes.contains(&r.scope))
+                .collect();
+            let leases = scopes.iter().flat_map(|s| v.dhcp_leases(*s)).collect();
+            Ok((res, leases))
+        })
+        .await?
+    };
+    let mut cmds = Vec::new();
+    // Reservations, matched by client and address.
+    let mut wanted: Vec<DhcpReservation> = Vec::new();
+    for r in &reservations {
+        let Some(scope) = scope_of(r.address) else {
+            continue;
+        };
+        wanted.push(DhcpReservation {
+            id: 0,
+            scope: scope.id,
+            space: scope.space,
+            name: r.hostname.clone().unwrap_or_default(),
+            client_identifier: identifier_text(&r.identifier),
+            method: identifier_method(&r.identifier).into(),
+            addresses: vec![r.address],
+        });
+    }
+    for h in &have_res {
+        match wanted.iter().position(|w| {
+            w.scope == h.scope
+                && w.client_identifier == h.client_identifier
+                && w.addresses == h.addresses
+        }) {
+            Some(i) => {
+                wanted.remove(i);
+            }
+            None => {
+                report.deleted += 1;
+                cmds.push(Command::DeleteService(ObjKey::DhcpReservation(h.id)));
+            }
+        }
+    }
+    for w in wanted {
+        report.created += 1;
+        cmds.push(Command::PutService(ServiceObject::DhcpReservation(w)));
+    }
+    // Leases, matched by address.
+    let mut by_addr: HashMap<IpAddr, &DhcpLease> = have_leases.iter().map(|l| (l.addr, l)).collect();
+    for l in &leases {
+        let Some(scope) = scope_of(l.address) else {
+            continue;
+        };
+        let img = DhcpLease {
+            id: 0,
+            scope: scope.id,
+            space: scope.space,
+            addr: l.address,
+            mac: l.mac.map(|m| m.to_string()).unwrap_or_default(),
+            hostname: l.hostname.clone().unwrap_or_default(),
+            expires: l.expires.map(|e| (e as i64).saturating_mul(1000)),
+            state: lease_state(l.state).into(),
+        };
+        match by_addr.remove(&l.address) {
+            Some(h) if DhcpLease { id: h.id, ..img.clone() } == *h => {}
+            Some(h) => {
+                report.changed += 1;
+                cmds.push(Command::PutService(ServiceObject::DhcpLease(DhcpLease {
+                    id: h.id,
+                    ..img
+                })));
+            }
+            None => {
+                report.created += 1;
+                cmds.push(Command::PutService(ServiceObject::DhcpLease(img)));
+            }
+        }
+    }
+    for h in by_addr.values() {
+        report.deleted += 1;
+        cmds.push(Command::DeleteService(ObjKey::DhcpLease(h.id)));
+    }
+    if !cmds.is_empty() {
+        submit_system(app, comment, cmds).await?;
+    }
+    Ok(report)
+}
+
+/// The scope whose range holds `a`.
+fn scope_for<'a>(known: &'a [DhcpScope], ranges: &[Range], a: IpAddr) -> Option<&'a DhcpScope> {
+    known.iter().find(|s| {
+        ranges
+            .iter()
+            .find(|r| r.id == s.range)
+            .is_some_and(|r| r.from <= a && a <= r.to)
+    })
+}
+
+/// First and last address of a prefix.
+pub(crate) fn cidr_bounds(c: ipam_agent_proto::Cidr) -> (IpAddr, IpAddr) {
+    let len = u32::from(c.prefix_len());
+    match c.addr() {
+        IpAddr::V4(a) => {
+            let host = if len >= 32 { 0 } else { u32::MAX >> len };
+            let base = u32::from(a) & !host;
+            (IpAddr::from(base.to_be_bytes()), IpAddr::from((base | host).to_be_bytes()))
+        }
+        IpAddr::V6(a) => {
+            let host = if len >= 128 { 0 } else { u128::MAX >> len };
+            let base = u128::from(a) & !host;
+            (IpAddr::from(base.to_be_bytes()), IpAddr::from((base | host).to_be_bytes()))
+        }
+    }
+}
+
+/// Micetro's reservation method of a client identifier.
+pub(crate) fn identifier_method(i: &ipam_agent_proto::ClientIdentifier) -> &'static str {
+    match i {
+        ipam_agent_proto::ClientIdentifier::Mac(_) => "HardwareAddress",
+        ipam_agent_proto::ClientIdentifier::ClientId(_) => "ClientIdentifier",
+        ipam_agent_proto::ClientIdentifier::Duid(_) => "DUID",
+    }
+}
+
+/// A client identifier as the model keeps it (lower-case hex with colons).
+pub(crate) fn identifier_text(i: &ipam_agent_proto::ClientIdentifier) -> String {
+    match i {
+        ipam_agent_proto::ClientIdentifier::Mac(m) => m.to_string(),
+        ipam_agent_proto::ClientIdentifier::ClientId(h) | ipam_agent_proto::ClientIdentifier::Duid(h) => h
+            .as_bytes()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<Vec<_>>()
+            .join(":"),
+    }
+}
+
+fn lease_state(s: ipam_agent_proto::LeaseState) -> &'static str {
+    use ipam_agent_proto::LeaseState as L;
+    match s {
+        L::Active => "Active",
+        L::Expired => "Expired",
+        L::Released => "Released",
+        L::Declined => "Declined",
+        L::Free => "Free",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn txt_round_trips_through_the_quoted_form() {
+        for t in ["hello world", "a \"quoted\" \\ back", "", &"x".repeat(600), "é"] {
+            assert_eq!(txt_from_wire(&txt_to_wire(t)), t, "{t}");
+        }
+        assert_eq!(txt_to_wire("a\"b"), "\"a\\\"b\"");
+        assert_eq!(txt_to_wire(&"y".repeat(300)).matches('"').count(), 4);
+    }
+
+    #[test]
+    fn names_relative_to_their_zone() {
+        assert_eq!(relative_name("www.example.test.", "example.test."), "www");
+        assert_eq!(relative_name("Example.Test.", "example.test."), "@");
+        assert_eq!(relative_name("a.b.example.test", "example.test."), "a.b");
+    }
+
+    #[test]
+    fn prefix_bounds() {
+        let c: ipam_agent_proto::Cidr = "192.0.2.0/24".parse().unwrap();
+        assert_eq!(
+            cidr_bounds(c),
+            ("192.0.2.0".parse().unwrap(), "192.0.2.255".parse().unwrap())
+        );
+    }
+}
