@@ -116,7 +116,9 @@ struct AgentEntry {
 
 impl AgentEntry {
     fn resolve(self, file: &Path) -> Result<AgentSpec, CentralError> {
-        let bad = |why: String| CentralError::Config(format!("{}: agent {}: {why}", file.display(), self.address));
+        let bad = |why: String| {
+            CentralError::Config(format!("{}: agent {}: {why}", file.display(), self.address))
+        };
         if self.address.trim().is_empty() || !self.address.contains(':') {
             return Err(bad("address must be host:port".into()));
         }

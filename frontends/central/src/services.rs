@@ -134,7 +134,11 @@ impl Services {
 
     /// The last status a server reported, when one did.
     pub(crate) fn status(&self, server: &str) -> Option<ServerStatus> {
-        self.status.lock().expect("status lock").get(server).cloned()
+        self.status
+            .lock()
+            .expect("status lock")
+            .get(server)
+            .cloned()
     }
 
     /// Sends a request to the agent at `addr`.
@@ -262,7 +266,11 @@ async fn run_agent(app: Arc<App>, addr: String) {
                 _ = tokio::time::sleep(Duration::from_millis(500)) => {}
             }
         }
-        tracing::info!(agent = addr, "link closed: {}", link.closed().unwrap_or_default());
+        tracing::info!(
+            agent = addr,
+            "link closed: {}",
+            link.closed().unwrap_or_default()
+        );
     }
 }
 
@@ -302,7 +310,12 @@ async fn register(
         }
     }
     if !cmds.is_empty() {
-        submit_system(app, format!("servers reported by the agent at {addr}"), cmds).await?;
+        submit_system(
+            app,
+            format!("servers reported by the agent at {addr}"),
+            cmds,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -498,7 +511,10 @@ pub(crate) async fn sync_dns(app: &Arc<App>, server: &DnsServer) -> Result<SyncR
     };
     let sid = server.id;
     let known: Vec<DnsZone> = read_system(app, move |v| {
-        Ok(v.dns_zones().into_iter().filter(|z| z.server == sid).collect())
+        Ok(v.dns_zones()
+            .into_iter()
+            .filter(|z| z.server == sid)
+            .collect())
     })
     .await?;
     let mut report = SyncReport::default();
@@ -566,8 +582,10 @@ async fn sync_zone_records(
     zone_id: Id,
     comment: &str,
 ) -> Result<SyncReport, SyncError> {
-    let (zone, records) =
-        read_system(app, move |v| Ok((v.dns_zone(zone_id)?, v.dns_records(zone_id)?))).await?;
+    let (zone, records) = read_system(app, move |v| {
+        Ok((v.dns_zone(zone_id)?, v.dns_records(zone_id)?))
+    })
+    .await?;
     let mut cursor = None;
     let mut wire = Vec::new();
     let mut serial: Option<u32>;
@@ -663,10 +681,16 @@ async fn sync_zone_records(
         // Records the model refuses (a type or name it cannot keep) are skipped one by one
         // rather than failing the whole zone.
         if let Err(e) = submit_system(app, comment.to_string(), cmds.clone()).await {
-            tracing::warn!(zone = zone.name, "synchronizing the zone in one go failed ({e}); applying its changes one by one");
+            tracing::warn!(
+                zone = zone.name,
+                "synchronizing the zone in one go failed ({e}); applying its changes one by one"
+            );
             for c in cmds {
                 if let Err(e) = submit_system(app, comment.to_string(), vec![c]).await {
-                    tracing::warn!(zone = zone.name, "a change from the server was not applied: {e}");
+                    tracing::warn!(
+                        zone = zone.name,
+                        "a change from the server was not applied: {e}"
+                    );
                 }
             }
         }
@@ -686,7 +710,10 @@ fn range_for(ranges: &[Range], from: IpAddr, to: IpAddr) -> Option<Id> {
 
 /// Synchronizes one DHCP server into the model: scopes (a range is created for a subnet the
 /// model does not have), pools and options, reservations and leases. The server wins.
-pub(crate) async fn sync_dhcp(app: &Arc<App>, server: &DhcpServer) -> Result<SyncReport, SyncError> {
+pub(crate) async fn sync_dhcp(
+    app: &Arc<App>,
+    server: &DhcpServer,
+) -> Result<SyncReport, SyncError> {
     let _g = app.services.lock(false, server.id).await;
     let comment = format!("synchronized from DHCP server {}", server.name);
     let scopes = match app.services.dhcp(server, DhcpOp::ListScopes {}).await? {
@@ -891,7 +918,8 @@ pub(crate) async fn sync_dhcp(app: &Arc<App>, server: &DhcpServer) -> Result<Syn
         cmds.push(Command::PutService(ServiceObject::DhcpReservation(w)));
     }
     // Leases, matched by address.
-    let mut by_addr: HashMap<IpAddr, &DhcpLease> = have_leases.iter().map(|l| (l.addr, l)).collect();
+    let mut by_addr: HashMap<IpAddr, &DhcpLease> =
+        have_leases.iter().map(|l| (l.addr, l)).collect();
     for l in &leases {
         let Some(scope) = scope_of(l.address) else {
             continue;
@@ -907,7 +935,11 @@ pub(crate) async fn sync_dhcp(app: &Arc<App>, server: &DhcpServer) -> Result<Syn
             state: lease_state(l.state).into(),
         };
         match by_addr.remove(&l.address) {
-            Some(h) if DhcpLease { id: h.id, ..img.clone() } == *h => {}
+            Some(h)
+                if DhcpLease {
+                    id: h.id,
+                    ..img.clone()
+                } == *h => {}
             Some(h) => {
                 report.changed += 1;
                 cmds.push(Command::PutService(ServiceObject::DhcpLease(DhcpLease {
@@ -948,12 +980,18 @@ pub(crate) fn cidr_bounds(c: ipam_agent_proto::Cidr) -> (IpAddr, IpAddr) {
         IpAddr::V4(a) => {
             let host = if len >= 32 { 0 } else { u32::MAX >> len };
             let base = u32::from(a) & !host;
-            (IpAddr::from(base.to_be_bytes()), IpAddr::from((base | host).to_be_bytes()))
+            (
+                IpAddr::from(base.to_be_bytes()),
+                IpAddr::from((base | host).to_be_bytes()),
+            )
         }
         IpAddr::V6(a) => {
             let host = if len >= 128 { 0 } else { u128::MAX >> len };
             let base = u128::from(a) & !host;
-            (IpAddr::from(base.to_be_bytes()), IpAddr::from((base | host).to_be_bytes()))
+            (
+                IpAddr::from(base.to_be_bytes()),
+                IpAddr::from((base | host).to_be_bytes()),
+            )
         }
     }
 }
@@ -971,7 +1009,8 @@ pub(crate) fn identifier_method(i: &ipam_agent_proto::ClientIdentifier) -> &'sta
 pub(crate) fn identifier_text(i: &ipam_agent_proto::ClientIdentifier) -> String {
     match i {
         ipam_agent_proto::ClientIdentifier::Mac(m) => m.to_string(),
-        ipam_agent_proto::ClientIdentifier::ClientId(h) | ipam_agent_proto::ClientIdentifier::Duid(h) => h
+        ipam_agent_proto::ClientIdentifier::ClientId(h)
+        | ipam_agent_proto::ClientIdentifier::Duid(h) => h
             .as_bytes()
             .iter()
             .map(|b| format!("{b:02x}"))
@@ -997,7 +1036,13 @@ mod tests {
 
     #[test]
     fn txt_round_trips_through_the_quoted_form() {
-        for t in ["hello world", "a \"quoted\" \\ back", "", &"x".repeat(600), "é"] {
+        for t in [
+            "hello world",
+            "a \"quoted\" \\ back",
+            "",
+            &"x".repeat(600),
+            "é",
+        ] {
             assert_eq!(txt_from_wire(&txt_to_wire(t)), t, "{t}");
         }
         assert_eq!(txt_to_wire("a\"b"), "\"a\\\"b\"");

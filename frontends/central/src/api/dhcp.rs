@@ -188,7 +188,10 @@ pub(crate) async fn servers(ctx: &Ctx, t: &Target) -> ApiResult {
             Ok(match &r {
                 Some(r) => {
                     let id = server_id(v, r)?;
-                    v.dhcp_servers().into_iter().filter(|s| s.id == id).collect()
+                    v.dhcp_servers()
+                        .into_iter()
+                        .filter(|s| s.id == id)
+                        .collect()
                 }
                 None => v.dhcp_servers(),
             })
@@ -260,7 +263,11 @@ fn wire_scope(s: &DhcpScope, subnet: Cidr) -> Scope {
     Scope {
         subnet,
         name: (!s.name.is_empty() && s.name != subnet.to_string()).then(|| s.name.clone()),
-        pools: s.pools.iter().map(|(f, t)| Pool { from: *f, to: *t }).collect(),
+        pools: s
+            .pools
+            .iter()
+            .map(|(f, t)| Pool { from: *f, to: *t })
+            .collect(),
         options: s
             .options
             .iter()
@@ -306,7 +313,9 @@ fn parse_options(v: &Value) -> Result<Vec<(String, String)>, ApiError> {
                 .map(|x| as_string("option", x))
                 .transpose()?
                 .filter(|s| !s.trim().is_empty())
-                .ok_or_else(|| ApiError::invalid("each DHCP option needs option (a name or code)"))?;
+                .ok_or_else(|| {
+                    ApiError::invalid("each DHCP option needs option (a name or code)")
+                })?;
             let value = o
                 .get("value")
                 .map(|x| as_string("value", x))
@@ -406,12 +415,17 @@ async fn create_scope(ctx: &Ctx) -> ApiResult {
             .map(|(_, v)| v)
     };
     let s = |k: &str| -> Result<String, ApiError> {
-        Ok(get(k).map(|v| as_string(k, v)).transpose()?.unwrap_or_default())
+        Ok(get(k)
+            .map(|v| as_string(k, v))
+            .transpose()?
+            .unwrap_or_default())
     };
     let range_ref = s("rangeRef")?;
     let server_ref = s("dhcpServerRef")?;
     if range_ref.trim().is_empty() || server_ref.trim().is_empty() {
-        return Err(ApiError::invalid("a scope needs rangeRef and dhcpServerRef"));
+        return Err(ApiError::invalid(
+            "a scope needs rangeRef and dhcpServerRef",
+        ));
     }
     let pools = match get("pools") {
         Some(p) => parse_pools(p)?,
@@ -468,8 +482,7 @@ async fn create_scope(ctx: &Ctx) -> ApiResult {
                 .into_iter()
                 .find(|s| s.id == sid)
                 .expect("found");
-            if v
-                .dhcp_scopes()
+            if v.dhcp_scopes()
                 .iter()
                 .any(|s| s.server == sid && s.range == rid)
             {
@@ -821,7 +834,9 @@ pub(crate) async fn reservation(ctx: &Ctx, t: &Target) -> ApiResult {
     };
     if ctx.method == "GET" {
         return ctx
-            .read_quick(move |v| Ok(json!({"dhcpReservation": reservation_json(&v.dhcp_reservation(id)?)})))
+            .read_quick(move |v| {
+                Ok(json!({"dhcpReservation": reservation_json(&v.dhcp_reservation(id)?)}))
+            })
             .await
             .map(Reply::Ok);
     }
@@ -837,8 +852,7 @@ pub(crate) async fn reservation(ctx: &Ctx, t: &Target) -> ApiResult {
             Ok(r)
         })
         .await?;
-    let (scope, subnet, server) =
-        scope_ctx(ctx, RefArg::Id(old.scope), Permission::Read).await?;
+    let (scope, subnet, server) = scope_ctx(ctx, RefArg::Id(old.scope), Permission::Read).await?;
     let old_wire = wire_reservation(&old, subnet)?;
     let _g = ctx.app.services.lock(false, server.id).await;
     if ctx.method == "DELETE" {

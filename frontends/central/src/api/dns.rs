@@ -108,8 +108,8 @@ pub(crate) fn zone_id(v: &View<'_>, r: &RefArg) -> Result<Id, EngineError> {
         [s, n] => (Some(*s), None, *n),
         _ => (None, None, text),
     };
-    let name = ipam_engine::absolute_name(name)
-        .ok_or_else(|| not_found(format!("dnsZones/{text}")))?;
+    let name =
+        ipam_engine::absolute_name(name).ok_or_else(|| not_found(format!("dnsZones/{text}")))?;
     let servers = v.dns_servers();
     let matches: Vec<&DnsZone> = zones
         .iter()
@@ -211,11 +211,13 @@ impl Fields for ZoneFields<'_> {
             "dnsserverref" => ObjKey::DnsServer(z.server).to_ref().into(),
             "dnsviewref" => view_ref(z.server).into(),
             "view" => Cow::Borrowed(z.view.as_str()),
-            other => return z
-                .properties
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(other))
-                .map(|(_, v)| Cow::Borrowed(v.as_str())),
+            other => {
+                return z
+                    .properties
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(other))
+                    .map(|(_, v)| Cow::Borrowed(v.as_str()))
+            }
         })
     }
     fn free_text(&self, term: &str) -> bool {
@@ -281,7 +283,10 @@ pub(crate) async fn servers(ctx: &Ctx, t: &Target) -> ApiResult {
 /// `POST dnsServers/{ref}/synchronize` (ours): reads the server now and applies the
 /// differences (the server wins); answers what changed.
 pub(crate) async fn synchronize(ctx: &Ctx, t: &Target) -> ApiResult {
-    let r = t.obj.clone().ok_or_else(|| ApiError::invalid("the path needs a server"))?;
+    let r = t
+        .obj
+        .clone()
+        .ok_or_else(|| ApiError::invalid("the path needs a server"))?;
     let s = ctx
         .read_quick(move |v| {
             let id = server_id(v, &r)?;
@@ -292,7 +297,10 @@ pub(crate) async fn synchronize(ctx: &Ctx, t: &Target) -> ApiResult {
                     object: "DNS servers".into(),
                 });
             }
-            Ok(v.dns_servers().into_iter().find(|s| s.id == id).expect("found"))
+            Ok(v.dns_servers()
+                .into_iter()
+                .find(|s| s.id == id)
+                .expect("found"))
         })
         .await?;
     let rep = services::sync_dns(&ctx.app, &s).await?;
@@ -305,9 +313,7 @@ pub(crate) async fn synchronize(ctx: &Ctx, t: &Target) -> ApiResult {
 /// drivers manage default views only).
 pub(crate) async fn views(ctx: &Ctx, t: &Target) -> ApiResult {
     let servers = ctx.read_quick(|v| Ok(v.dns_servers())).await?;
-    let view = |s: &DnsServer| {
-        json!({"ref": view_ref(s.id), "name": "", "dnsServerRef": ObjKey::DnsServer(s.id).to_ref(), "authority": s.name})
-    };
+    let view = |s: &DnsServer| json!({"ref": view_ref(s.id), "name": "", "dnsServerRef": ObjKey::DnsServer(s.id).to_ref(), "authority": s.name});
     if let Some(r) = &t.obj {
         let text = ref_text(r);
         let s = servers
@@ -427,10 +433,13 @@ async fn list_zones(ctx: &Ctx) -> ApiResult {
     .map(Reply::Ok)
 }
 
-/// A ref given as a parameter (`dnsServers/3`, `3`, `ns1`).
+/// A ref given as a parameter (`dnsServers/3`, `3`, `ns1`; the collection in any case,
+/// even repeated).
 fn ref_of(s: &str, coll: &str) -> RefArg {
-    let t = s.trim();
-    let t = t.strip_prefix(&format!("{coll}/")).unwrap_or(t);
+    let mut t = s.trim();
+    while t.len() > coll.len() && t[..coll.len() + 1].eq_ignore_ascii_case(&format!("{coll}/")) {
+        t = &t[coll.len() + 1..];
+    }
     match t.parse::<Id>() {
         Ok(id) => RefArg::Id(id),
         Err(_) => RefArg::Name(t.to_string()),
@@ -643,9 +652,9 @@ async fn update_zone(ctx: &Ctx, r: RefArg) -> ApiResult {
             | "dnsviewrefs" | "dnsserverref" | "adintegrated" | "dnssecsigned" | "created"
             | "lastmodified" | "serial" | "masters" | "view" => {
                 let now = zone_json(&zone, None);
-                let same = now
-                    .get(k.as_str())
-                    .is_none_or(|cur| cur == &v || as_string(&k, &v).ok() == cur.as_str().map(str::to_string));
+                let same = now.get(k.as_str()).is_none_or(|cur| {
+                    cur == &v || as_string(&k, &v).ok() == cur.as_str().map(str::to_string)
+                });
                 if !same && k.eq_ignore_ascii_case("name") {
                     return Err(ApiError::invalid(
                         "a zone's name, type, server and masters are the server's: create a new zone instead",
@@ -715,7 +724,10 @@ async fn delete_zone(ctx: &Ctx, r: RefArg) -> ApiResult {
 
 /// `GET dnsZones/{ref}/dnsRecords`: filter, offset, limit.
 pub(crate) async fn zone_records(ctx: &Ctx, t: &Target) -> ApiResult {
-    let r = t.obj.clone().ok_or_else(|| ApiError::invalid("the path needs a zone"))?;
+    let r = t
+        .obj
+        .clone()
+        .ok_or_else(|| ApiError::invalid("the path needs a zone"))?;
     let filter = Filter::parse(&ctx.params.string("filter")?.unwrap_or_default())?;
     let (offset, limit) = ctx.params.paging(super::ranges::MAX_PAGE)?;
     ctx.read(move |v| {
@@ -751,14 +763,16 @@ fn parse_record(o: &Map<String, Value>) -> Result<NewRecord, ApiError> {
             .map(|(_, v)| v)
     };
     let s = |k: &str| -> Result<String, ApiError> {
-        Ok(get(k).map(|v| as_string(k, v)).transpose()?.unwrap_or_default())
+        Ok(get(k)
+            .map(|v| as_string(k, v))
+            .transpose()?
+            .unwrap_or_default())
     };
     let ttl = match get("ttl") {
         None | Some(Value::Null) => None,
         Some(Value::String(x)) if x.trim().is_empty() => None,
         Some(v) => Some(
-            u32::try_from(as_u64("ttl", v)?)
-                .map_err(|_| ApiError::invalid("ttl is too large"))?,
+            u32::try_from(as_u64("ttl", v)?).map_err(|_| ApiError::invalid("ttl is too large"))?,
         ),
     };
     Ok(NewRecord {
@@ -785,7 +799,9 @@ fn build_record(n: &NewRecord, zone: &DnsZone, ttl: u32) -> Result<DnsRecord, St
         return Err("type is missing".into());
     }
     if n.rtype == "SOA" {
-        return Err("the SOA record belongs to the server: it is not edited through Central".into());
+        return Err(
+            "the SOA record belongs to the server: it is not edited through Central".into(),
+        );
     }
     if n.data.trim().is_empty() {
         return Err("data is missing".into());
@@ -797,7 +813,11 @@ fn build_record(n: &NewRecord, zone: &DnsZone, ttl: u32) -> Result<DnsRecord, St
     } else {
         let a = n.name.trim().to_ascii_lowercase();
         if a.ends_with('.') && a != zone.name && !a.ends_with(&format!(".{}", zone.name)) {
-            return Err(format!("{} is not in the zone {}", n.name.trim(), zone.name));
+            return Err(format!(
+                "{} is not in the zone {}",
+                n.name.trim(),
+                zone.name
+            ));
         }
         services::relative_name(&a, &zone.name)
     };
@@ -836,7 +856,11 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                     .ok_or_else(|| ApiError::invalid("each of dnsRecords must be an object"))
             })
             .collect::<Result<_, _>>()?,
-        _ => return Err(ApiError::invalid("the body needs dnsRecords (a list) or dnsRecord")),
+        _ => {
+            return Err(ApiError::invalid(
+                "the body needs dnsRecords (a list) or dnsRecord",
+            ))
+        }
     };
     if items.len() > MAX_RECORDS {
         return Err(ApiError::invalid(format!(
@@ -861,7 +885,10 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                 .and_then(|n| n.zone.clone().or_else(|| default_zone.clone()))
         })
         .collect();
-    type Ctxs = (Vec<Result<(DnsZone, DnsServer), String>>, Vec<Vec<DnsRecord>>);
+    type Ctxs = (
+        Vec<Result<(DnsZone, DnsServer), String>>,
+        Vec<Vec<DnsRecord>>,
+    );
     let (zones, existing): Ctxs = ctx
         .lookup(move |v| {
             require(v, Permission::Create, None)?;
@@ -874,8 +901,7 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                     zones.push(Err("dnsZoneRef is missing".to_string()));
                     continue;
                 };
-                let r = super::routes::ref_arg("dnsZones", &super::params::segments(zr.trim()))
-                    .unwrap_or(RefArg::Name(zr.clone()));
+                let r = ref_of(zr, "dnsZones");
                 match zone_id(v, &r).and_then(|id| v.dns_zone(id)) {
                     Ok(z) => {
                         let s = servers
@@ -928,7 +954,12 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                 continue;
             }
         };
-        if !have.insert((zone.id, rec.name.clone(), rec.rtype.clone(), rec.data.clone())) {
+        if !have.insert((
+            zone.id,
+            rec.name.clone(),
+            rec.rtype.clone(),
+            rec.data.clone(),
+        )) {
             errors.push(fail(
                 "the zone already has this record".into(),
                 record_label(nr),

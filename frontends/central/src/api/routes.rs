@@ -241,9 +241,10 @@ impl Route {
             | Route::ScopeLeases
             | Route::RangeLeases => &["GET"],
             Route::DnsServerSync | Route::DhcpServerSync | Route::DnsRecords => &["POST"],
-            Route::DnsZones | Route::DhcpScopes | Route::ScopeReservations | Route::RangeReservations => {
-                &["GET", "POST"]
-            }
+            Route::DnsZones
+            | Route::DhcpScopes
+            | Route::ScopeReservations
+            | Route::RangeReservations => &["GET", "POST"],
             Route::DnsZone | Route::DnsRecord | Route::DhcpScope | Route::DhcpReservation => {
                 &["GET", "PUT", "DELETE"]
             }

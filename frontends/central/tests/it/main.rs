@@ -3,6 +3,11 @@
 //! (Terraform, Ansible, legacy) are written once against [`Api`] and run both ways.
 #![allow(missing_docs)]
 
+mod dns;
+// The DNS drivers' test harness (named and pdns_server on loopback high ports).
+#[allow(dead_code)]
+#[path = "../../../../agents/dns/tests/it/harness.rs"]
+mod dns_harness;
 mod e2e;
 mod flows;
 mod ha;

@@ -1,0 +1,428 @@
+//! DNS end to end: the real `ipam-central` binary, an agent (the real agent code, in this
+//! process) and real BIND and PowerDNS servers on loopback.
+//!
+//! Zones and records made through Central's API are seen by `dig`; a change made on named
+//! directly with `nsupdate` comes back into Central with the difference in history; IPAM
+//! records show the DNS hosts naming them and next free skips them; the unmodified
+//! certbot-dns-micetro client adds and removes a TXT record; a stopped server gives a clear
+//! error and changes nothing.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ipam_agent::drivers::Drivers;
+use ipam_agent::serve::{serve, AgentConfig};
+use ipam_agent_dns::{BindServer, PowerDnsServer};
+use ipam_agent_proto::Role;
+use serde_json::{json, Value};
+
+use super::dns_harness::{dig, dig_until, servers_available, Bind, PowerDns};
+use super::e2e::{Remote, Server};
+use super::{basic, Api, TempDir, ADMIN_PW};
+
+const KEY: &str = "central-agent-test-key-0123456789";
+
+/// An agent serving `drivers` on a loopback port, with its watcher reporting changes every
+/// half second; stopped on drop.
+pub struct TestAgent {
+    pub addr: String,
+    stop: tokio::sync::watch::Sender<bool>,
+}
+
+impl Drop for TestAgent {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+pub async fn start_agent(dir: &std::path::Path, roles: Vec<Role>, drivers: Drivers) -> TestAgent {
+    let id = ipam_client::tls::load_or_create(&dir.join("agent-tls"), None, &[]).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let (events, _) = tokio::sync::broadcast::channel(1024);
+    let mut cfg = AgentConfig::new("test-agent", roles, KEY.as_bytes().to_vec());
+    cfg.events = Some(events.clone());
+    let drivers = Arc::new(drivers);
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let mut rx1 = rx.clone();
+    tokio::spawn(serve(
+        listener,
+        id.config,
+        Arc::new(cfg),
+        drivers.clone(),
+        async move {
+            let _ = rx1.changed().await;
+        },
+    ));
+    let mut rx2 = rx;
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = rx2.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            }
+            let d = drivers.clone();
+            if let Ok(evs) = tokio::task::spawn_blocking(move || d.watch()).await {
+                for e in evs {
+                    let _ = events.send(e);
+                }
+            }
+        }
+    });
+    TestAgent { addr, stop }
+}
+
+/// Starts Central with one agent in its configuration.
+pub fn start_central(dir: &std::path::Path, agent: &str) -> Server {
+    let cfg = dir.join("central.toml");
+    std::fs::write(
+        &cfg,
+        format!("sync_secs = 5\n[[agents]]\naddress = \"{agent}\"\nkey = \"{KEY}\"\n"),
+    )
+    .unwrap();
+    Server::start_with(
+        &dir.join("central"),
+        Some(ADMIN_PW),
+        &["--config", cfg.to_str().unwrap()],
+    )
+}
+
+/// Polls `f` every 100 ms until it answers `Some`, at most `secs` seconds.
+pub async fn wait_for<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(x) = f().await {
+            return x;
+        }
+        assert!(Instant::now() < deadline, "waited {secs} s for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+pub async fn get(c: &mut Remote, path: &str) -> Value {
+    c.call("GET", path, None).await.ok(path).clone()
+}
+
+async fn records(c: &mut Remote, zone: &str, filter: &str) -> Vec<Value> {
+    let p = format!("/mmws/api/v2/dnsZones/{zone}/dnsRecords?filter={filter}");
+    get(c, &p).await["dnsRecords"].as_array().unwrap().clone()
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Python with certbot-dns-micetro installed: IPAM_CERTBOT_PYTHON, or the virtual
+/// environment `.ci/run` makes in target/py. `None` (after saying so) when
+/// IPAM_SKIP_CERTBOT=1.
+fn certbot_python() -> Option<PathBuf> {
+    if std::env::var("IPAM_SKIP_CERTBOT").as_deref() == Ok("1") {
+        eprintln!("IPAM_SKIP_CERTBOT=1: skipping the certbot-dns-micetro steps");
+        return None;
+    }
+    let p = std::env::var_os("IPAM_CERTBOT_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target/py/bin/python"));
+    let ok = std::process::Command::new(&p)
+        .args(["-c", "import certbot_dns_micetro.dns_micetro"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        ok,
+        "{} cannot import certbot_dns_micetro: run `python3 -m venv target/py && \
+         target/py/bin/pip install certbot-dns-micetro==1.0.4` (as .ci/run does), or set \
+         IPAM_CERTBOT_PYTHON to a Python that has it, or IPAM_SKIP_CERTBOT=1 to skip",
+        p.display()
+    );
+    Some(p)
+}
+
+fn certbot(python: &PathBuf, server: &Server, dir: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new(python)
+        .arg(workspace().join("tests/certbot/micetro_client.py"))
+        .args(args)
+        .env("IPAM_URL", format!("https://{}/mmws/api/v2", server.addr))
+        .env("IPAM_USER", "administrator")
+        .env("IPAM_PASSWORD", ADMIN_PW)
+        .env("REQUESTS_CA_BUNDLE", dir.join("central/tls/cert.pem"))
+        .output()
+        .expect("running the certbot client");
+    assert!(
+        out.status.success() && String::from_utf8_lossy(&out.stdout).contains("ok"),
+        "certbot client {args:?}: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn zones_and_records_through_central_reach_bind_and_powerdns_and_come_back() {
+    if !servers_available(&["named", "rndc", "nsupdate", "dig", "pdns_server", "sqlite3"]) {
+        return;
+    }
+    let python = certbot_python();
+    let dir = TempDir::new("dns-e2e");
+    let mut bind = tokio::task::spawn_blocking(Bind::start).await.unwrap();
+    let pdns = tokio::task::spawn_blocking(PowerDns::start).await.unwrap();
+    let mut bcfg = bind.config();
+    bcfg.name = "ns-bind".into();
+    let mut pcfg = pdns.config();
+    pcfg.name = "ns-pdns".into();
+    let drivers = Drivers::new(
+        vec![
+            Box::new(BindServer::new(bcfg).unwrap()),
+            Box::new(PowerDnsServer::new(pcfg).unwrap()),
+        ],
+        vec![],
+    )
+    .unwrap();
+    let agent = start_agent(&dir.0, vec![Role::Dns], drivers).await;
+    let server = start_central(&dir.0, &agent.addr);
+    let mut c = server.client().await;
+    *c.auth() = Some(basic("administrator", ADMIN_PW));
+
+    // The agent's servers appear, reachable; BIND's zones from named.conf come in.
+    wait_for(30, "both DNS servers up", async || {
+        let s = get(&mut c, "/mmws/api/v2/dnsServers").await;
+        let list = s["dnsServers"].as_array().unwrap().clone();
+        (list.len() == 2 && list.iter().all(|x| x["state"] == "OK")).then_some(())
+    })
+    .await;
+    let www = wait_for(30, "conf.test read from BIND", async || {
+        let r = c
+            .call("GET", "/mmws/api/v2/dnsZones/conf.test./dnsRecords", None)
+            .await;
+        (r.status == 200).then(|| r.json["result"]["dnsRecords"].clone())
+    })
+    .await;
+    assert!(
+        www.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["name"] == "www" && r["type"] == "A" && r["data"] == "192.0.2.80"),
+        "{www}"
+    );
+
+    // A zone and a range through Central.
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsZones",
+            Some(json!({"dnsZone": {"name": "central.test.", "type": "Master", "dynamic": true, "authority": "ns-bind"}, "saveComment": "new zone"})),
+        )
+        .await;
+    let zone_ref = r.ok("create zone")["ref"].as_str().unwrap().to_string();
+    dig_until(bind.dns_port, "central.test", "NS", &["ns1.example.test."]);
+    let zones = get(&mut c, "/mmws/api/v2/dnsZones?filter=central.test").await;
+    assert_eq!(zones["dnsZones"][0]["ref"], zone_ref.as_str());
+    assert_eq!(zones["dnsZones"][0]["authority"], "ns-bind");
+    c.call(
+        "POST",
+        "/mmws/api/v2/ranges",
+        Some(json!({"range": {"name": "10.77.0.0/24"}})),
+    )
+    .await
+    .ok("range");
+
+    // Bulk records: the valid ones are created, the bad ones reported one by one.
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsRecords",
+            Some(json!({
+                "dnsZoneRef": zone_ref,
+                "saveComment": "hosts",
+                "dnsRecords": [
+                    {"name": "www", "type": "A", "ttl": 300, "data": "10.77.0.10"},
+                    {"name": "mail.central.test.", "type": "A", "ttl": "300", "data": "10.77.0.11"},
+                    {"name": "note", "type": "TXT", "data": "hello world"},
+                    {"name": "bad", "type": "A", "data": "10.77.0.999"},
+                    {"name": "www", "type": "A", "ttl": 300, "data": "10.77.0.10"},
+                    {"name": "x", "type": "A", "data": "10.77.0.12", "dnsZoneRef": "nowhere.test."}
+                ]
+            })),
+        )
+        .await;
+    let res = r.ok("bulk records").clone();
+    let refs: Vec<&str> = res["objRefs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(refs.len(), 6, "{res}");
+    assert!(
+        refs[..3].iter().all(|r| r.starts_with("dnsRecords/")),
+        "{res}"
+    );
+    assert!(refs[3..].iter().all(|r| *r == "unknown/0"), "{res}");
+    let errors = res["errors"].to_string();
+    assert!(
+        errors.contains("bad")
+            && errors.contains("already has this record")
+            && errors.contains("nowhere.test"),
+        "{errors}"
+    );
+    dig_until(bind.dns_port, "www.central.test", "A", &["10.77.0.10"]);
+    dig_until(bind.dns_port, "mail.central.test", "A", &["10.77.0.11"]);
+    dig_until(
+        bind.dns_port,
+        "note.central.test",
+        "TXT",
+        &["\"hello world\""],
+    );
+    let note = get(&mut c, &format!("/mmws/api/v2/{}", refs[2])).await;
+    assert_eq!(
+        note["dnsRecord"]["data"], "hello world",
+        "TXT is kept unquoted"
+    );
+    assert_eq!(note["dnsRecord"]["name"], "note");
+
+    // IPAM: the addresses are used, show their DNS host, and next free skips them.
+    let rec = get(&mut c, "/mmws/api/v2/ipamRecords/10.77.0.10").await;
+    assert_eq!(rec["ipamRecord"]["state"], "Assigned", "{rec}");
+    assert_eq!(
+        rec["ipamRecord"]["dnsHosts"][0]["dnsRecord"]["name"], "www",
+        "{rec}"
+    );
+    let nf = get(
+        &mut c,
+        "/mmws/api/v2/ranges/10.77.0.0/24/nextFreeAddress?startAddress=10.77.0.10",
+    )
+    .await;
+    assert_eq!(nf["address"], "10.77.0.12", "{nf}");
+
+    // A change of data moves the record on the server and the address in IPAM.
+    let r = c
+        .call(
+            "PUT",
+            &format!("/mmws/api/v2/{}", refs[0]),
+            Some(json!({"properties": {"data": "10.77.0.20"}, "saveComment": "move www"})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    dig_until(bind.dns_port, "www.central.test", "A", &["10.77.0.20"]);
+    let old = get(&mut c, "/mmws/api/v2/ipamRecords/10.77.0.10").await;
+    assert_eq!(old["ipamRecord"]["state"], "Free", "{old}");
+
+    // Changes made on named directly come back, each in history.
+    bind.nsupdate(
+        "zone central.test\nupdate add extra.central.test. 600 A 10.77.0.30\nupdate delete mail.central.test. A",
+    );
+    let extra = wait_for(20, "the nsupdate read back", async || {
+        let extra = records(&mut c, "central.test.", "name=extra").await;
+        let mail = records(&mut c, "central.test.", "name=mail").await;
+        (extra.len() == 1 && mail.is_empty()).then(|| extra[0].clone())
+    })
+    .await;
+    assert_eq!(extra["ttl"], "600");
+    let h = get(
+        &mut c,
+        &format!("/mmws/api/v2/{}/history", extra["ref"].as_str().unwrap()),
+    )
+    .await;
+    assert_eq!(h["events"][0]["eventType"], "Creation", "{h}");
+    assert!(
+        h["events"][0]["saveComment"]
+            .as_str()
+            .unwrap()
+            .contains("synchronized from DNS server ns-bind"),
+        "{h}"
+    );
+    let gone = get(&mut c, &format!("/mmws/api/v2/{}/history", refs[1])).await;
+    assert_eq!(gone["events"][0]["eventType"], "Deletion", "{gone}");
+    let rec = get(&mut c, "/mmws/api/v2/ipamRecords/10.77.0.30").await;
+    assert_eq!(rec["ipamRecord"]["state"], "Assigned", "{rec}");
+
+    // certbot-dns-micetro, unmodified, adds and removes its TXT record.
+    if let Some(py) = &python {
+        let name = "_acme-challenge.www.central.test";
+        tokio::task::block_in_place(|| {
+            certbot(
+                py,
+                &server,
+                &dir.0,
+                &["add", "www.central.test", name, "tok-123"],
+            )
+        });
+        dig_until(bind.dns_port, name, "TXT", &["\"tok-123\""]);
+        tokio::task::block_in_place(|| {
+            certbot(
+                py,
+                &server,
+                &dir.0,
+                &["del", "www.central.test", name, "tok-123"],
+            )
+        });
+        dig_until(bind.dns_port, name, "TXT", &[]);
+    }
+
+    // PowerDNS through the same agent.
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsZones",
+            Some(json!({"dnsZone": {"name": "pdns.test", "type": "Master", "dnsServerRef": "ns-pdns"}})),
+        )
+        .await;
+    let pz = r.ok("create PowerDNS zone")["ref"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsRecords",
+            Some(json!({"dnsRecords": [{"name": "host", "type": "A", "ttl": 60, "data": "10.77.0.40", "dnsZoneRef": pz}]})),
+        )
+        .await;
+    let href = r.ok("PowerDNS record")["objRefs"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dig_until(pdns.dns_port, "host.pdns.test", "A", &["10.77.0.40"]);
+    let r = c
+        .call("DELETE", &format!("/mmws/api/v2/{href}"), None)
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    dig_until(pdns.dns_port, "host.pdns.test", "A", &[]);
+    let rec = get(&mut c, "/mmws/api/v2/ipamRecords/10.77.0.40").await;
+    assert_eq!(rec["ipamRecord"]["state"], "Free", "{rec}");
+
+    // A stopped server: a clear error, and nothing changes in Central.
+    bind.process.stop();
+    let before = records(&mut c, "central.test.", "").await.len();
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsRecords",
+            Some(json!({"dnsZoneRef": zone_ref, "dnsRecords": [{"name": "late", "type": "A", "data": "10.77.0.50"}]})),
+        )
+        .await;
+    let res = r.ok("records while named is down").clone();
+    assert_eq!(res["objRefs"][0], "unknown/0", "{res}");
+    assert!(
+        res["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{res}"
+    );
+    let r = c
+        .call("DELETE", &format!("/mmws/api/v2/{zone_ref}"), None)
+        .await;
+    assert_eq!(r.err("delete zone while named is down", 503), 4060);
+    assert_eq!(records(&mut c, "central.test.", "").await.len(), before);
+    let rec = get(&mut c, "/mmws/api/v2/ipamRecords/10.77.0.50").await;
+    assert_eq!(rec["ipamRecord"]["state"], "Free");
+    wait_for(20, "ns-bind reported down", async || {
+        let s = get(&mut c, "/mmws/api/v2/dnsServers/ns-bind").await;
+        (s["dnsServer"]["state"] == "Down").then_some(())
+    })
+    .await;
+    // The zone is still there (the server being down is not a deletion).
+    let z = get(&mut c, &format!("/mmws/api/v2/{zone_ref}")).await;
+    assert_eq!(z["dnsZone"]["name"], "central.test.");
+    let _ = dig(pdns.dns_port, "pdns.test", "SOA");
+    drop(agent);
+}
