@@ -1,7 +1,6 @@
 //! The Kea driver against a real kea-dhcp4 (and kea-ctrl-agent), and real DHCP clients.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -12,134 +11,7 @@ use ipam_agent_proto::{
 };
 use serde_json::Value;
 
-use crate::harness::{free_port, require, udhcpc, wait_for, NetnsPair, Proc, TempDir, Tools};
-
-/// Where Debian (and most builds) put Kea's hook libraries.
-fn hooks_dir() -> PathBuf {
-    let mut candidates = vec![
-        PathBuf::from("/usr/lib/kea/hooks"),
-        PathBuf::from("/usr/local/lib/kea/hooks"),
-    ];
-    if let Ok(entries) = std::fs::read_dir("/usr/lib") {
-        for entry in entries.flatten() {
-            candidates.push(entry.path().join("kea/hooks"));
-        }
-    }
-    candidates
-        .into_iter()
-        .find(|dir| dir.join("libdhcp_lease_cmds.so").is_file())
-        .expect(
-            "libdhcp_lease_cmds.so not found (Debian ships it in kea-common): install with \
-             `bash /work/shared/recipes/install.sh`",
-        )
-}
-
-/// A kea-dhcp4 in a temp dir, serving `iface` in a namespace or no interface at all.
-struct Kea {
-    dir: TempDir,
-    binary: PathBuf,
-    netns: Option<(PathBuf, String)>,
-    proc: Option<Proc>,
-}
-
-impl Kea {
-    fn config_path(&self) -> PathBuf {
-        self.dir.join("kea-dhcp4.json")
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.dir.join("kea4.sock")
-    }
-
-    /// Writes a configuration with no subnets: the driver adds them.
-    fn new(tools: &Tools, netns: Option<(&NetnsPair, &Tools)>) -> Kea {
-        let dir = TempDir::new();
-        let interfaces = match netns {
-            Some((pair, _)) => format!("[\"{}\"]", pair.srv_if),
-            None => "[]".to_owned(),
-        };
-        let config = format!(
-            r#"{{
-"Dhcp4": {{
-  "interfaces-config": {{ "interfaces": {interfaces}, "dhcp-socket-type": "raw" }},
-  "control-socket": {{ "socket-type": "unix", "socket-name": "{socket}" }},
-  "lease-database": {{ "type": "memfile", "persist": true, "name": "{leases}", "lfc-interval": 0 }},
-  "hooks-libraries": [ {{ "library": "{hooks}/libdhcp_lease_cmds.so" }} ],
-  "host-reservation-identifiers": [ "hw-address", "client-id" ],
-  "valid-lifetime": 3600, "renew-timer": 900, "rebind-timer": 1800,
-  "authoritative": true,
-  "subnet4": [ ],
-  "loggers": [ {{ "name": "kea-dhcp4", "severity": "INFO",
-                 "output_options": [ {{ "output": "stdout" }} ] }} ]
-}}
-}}"#,
-            socket = dir.join("kea4.sock").display(),
-            leases = dir.join("leases4.csv").display(),
-            hooks = hooks_dir().display(),
-        );
-        std::fs::write(dir.join("kea-dhcp4.json"), config).expect("writing kea-dhcp4.json");
-        Kea {
-            dir,
-            binary: tools.path("kea-dhcp4").to_owned(),
-            netns: netns.map(|(pair, tools)| (tools.path("ip").to_owned(), pair.srv.clone())),
-            proc: None,
-        }
-    }
-
-    /// Starts kea-dhcp4 and waits until its control socket answers.
-    fn start(&mut self) -> Duration {
-        let started = Instant::now();
-        let mut cmd = match &self.netns {
-            Some((ip, ns)) => {
-                let mut cmd = Command::new(ip);
-                cmd.args(["netns", "exec", ns]).arg(&self.binary);
-                cmd
-            }
-            None => Command::new(&self.binary),
-        };
-        cmd.arg("-c")
-            .arg(self.config_path())
-            .env("KEA_PIDFILE_DIR", &self.dir.path)
-            .env("KEA_LOCKFILE_DIR", &self.dir.path);
-        let _ = std::fs::remove_file(self.socket());
-        self.proc = Some(Proc::spawn(
-            "kea-dhcp4",
-            &mut cmd,
-            &self.dir.join("kea-dhcp4.log"),
-        ));
-        let driver = self.driver();
-        wait_for(
-            "kea-dhcp4's control socket",
-            Duration::from_secs(10),
-            || driver.status().running,
-        );
-        started.elapsed()
-    }
-
-    fn stop(&mut self) {
-        if let Some(mut proc) = self.proc.take() {
-            proc.stop();
-        }
-    }
-
-    fn driver(&self) -> KeaServer {
-        KeaServer::new(
-            KeaConfig::unix_socket("kea1", self.socket()).with_timeout(Duration::from_secs(10)),
-        )
-    }
-
-    /// The configuration file as kea-dhcp4 wrote it (`config-write`).
-    fn file(&self) -> Value {
-        let text = std::fs::read_to_string(self.config_path()).expect("reading kea-dhcp4.json");
-        serde_json::from_str(&text).expect("config-write writes strict JSON")
-    }
-}
-
-impl Drop for Kea {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
+use crate::harness::{free_port, require, udhcpc, wait_for, Kea, NetnsPair, Proc};
 
 fn cidr(s: &str) -> Cidr {
     s.parse().unwrap()

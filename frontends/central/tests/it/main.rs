@@ -3,6 +3,11 @@
 //! (Terraform, Ansible, legacy) are written once against [`Api`] and run both ways.
 #![allow(missing_docs)]
 
+mod dhcp;
+// The DHCP drivers' test harness (namespaces, Kea, udhcpc).
+#[allow(dead_code)]
+#[path = "../../../../agents/dhcp/tests/it/harness.rs"]
+mod dhcp_harness;
 mod dns;
 // The DNS drivers' test harness (named and pdns_server on loopback high ports).
 #[allow(dead_code)]
