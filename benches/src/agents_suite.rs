@@ -1,6 +1,8 @@
-//! `ipam-bench agents`: DNS records pushed to a real BIND through the agent link, and a full
-//! zone read back, against the same work done by the BIND driver directly (the baseline: no
-//! TLS, no agent, same process, same named).
+//! `ipam-bench agents`: DNS records pushed to a real BIND through Central's API (bulk
+//! `POST dnsRecords`, then the agent link) and through the agent link alone, and a full zone
+//! read back (Central: a synchronization of a zone made on named directly), against the same
+//! work done by the BIND driver directly (the baseline: no TLS, no agent, same process, same
+//! named).
 //!
 //! The agent runs in this process on loopback TLS with the BIND driver behind it; Central's
 //! side is [`ipam_agent::link`]. Records go in batches of 1,000 (RFC 2136 UPDATE with TSIG,
@@ -20,6 +22,8 @@ use ipam_agent_proto::{
     DnsOp, RequestBody, ResourceRecord, ResponseBody, Role, ZoneSpec, ZoneType,
 };
 use ipam_benches::report::Report;
+use ipam_client::{Client, Trust};
+use serde_json::{json, Value};
 
 use crate::engine_suite::{median, Scratch};
 use crate::{Mode, Options};
@@ -185,6 +189,7 @@ pub fn run(opts: &Options) -> Result<Report> {
             read_direct.last().unwrap()
         );
     }
+    let (push_central, sync_central) = via_central(&rt, &addr, &direct, n, rounds)?;
     let _ = stop.send(true);
     drop(bind);
 
@@ -198,10 +203,166 @@ pub fn run(opts: &Options) -> Result<Report> {
     r.add("zone_read_via_agent", rl, "s");
     r.add("zone_read_direct", rd, "s");
     r.ratio("zone_read_via_agent", "zone_read_direct", rl / rd);
+    let (pc, sc) = (
+        median(&mut push_central.clone()),
+        median(&mut sync_central.clone()),
+    );
+    r.add("push_via_central", pc, "records/s");
+    r.ratio("push_via_central", "push_direct", pc / pd);
+    r.add("zone_sync_via_central", sc, "s");
+    r.ratio("zone_sync_via_central", "zone_read_direct", sc / rd);
+    println!(
+        "agents via Central: push {pc:.0}/s ({:.2}x direct); full zone synchronization {sc:.2} s ({:.2}x the direct zone read)",
+        pc / pd,
+        sc / rd
+    );
     println!(
         "agents: {n} records; push {pl:.0}/s via the agent ({:.2}x direct {pd:.0}/s); full zone read {rl:.2} s via the agent ({:.2}x direct {rd:.2} s); medians of {rounds}",
         pl / pd,
         rl / rd
     );
     Ok(r)
+}
+
+/// Checks a 2xx answer and gives its `result`.
+fn result(r: ipam_client::Response, what: &str) -> Result<Value> {
+    ensure!(
+        (200..300).contains(&r.status),
+        "{what}: HTTP {} {}",
+        r.status,
+        r.text()
+    );
+    Ok(r.json()?["result"].clone())
+}
+
+/// The same pushes through Central's API (bulk `POST dnsRecords` of 1,000 records), and a
+/// full synchronization of a zone of `n` records made on named directly. Central runs in
+/// this process with the agent in its configuration.
+fn via_central(
+    rt: &tokio::runtime::Runtime,
+    agent: &str,
+    direct: &ipam_agent_dns::BindServer,
+    n: usize,
+    rounds: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let dir = Scratch::new("agents-central")?;
+    let mut cfg = ipam_central::Config::for_tests(&dir.0);
+    cfg.log = "error".into();
+    cfg.agents = vec![ipam_central::AgentSpec {
+        address: agent.to_string(),
+        key: KEY.to_vec(),
+    }];
+    let (app, _) = ipam_central::App::open(&cfg).context("opening Central")?;
+    let tls = ipam_central::tls::load_or_create(&dir.0, None)?;
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let addr = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let router = app.router();
+    let a2 = app.clone();
+    rt.block_on(async move { a2.start_services() })?;
+    let server = rt.spawn(ipam_central::serve(
+        router,
+        listener,
+        Some(tls.config.clone()),
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
+    let fp = tls.fingerprint.clone();
+    let out = rt.block_on(async move {
+        let mut c = Client::connect(addr, Trust::Fingerprint(fp)).await?;
+        c.login("administrator", "admin-password").await?;
+        let t0 = Instant::now();
+        loop {
+            let s = result(c.request("GET", "/mmws/api/v2/dnsServers", None).await?, "dnsServers")?;
+            if s["dnsServers"][0]["state"] == "OK" {
+                break;
+            }
+            ensure!(t0.elapsed().as_secs() < 30, "Central did not reach the agent: {s}");
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let (mut push, mut sync) = (Vec::new(), Vec::new());
+        for round in 0..rounds {
+            let zone = format!("central{round}.bench.");
+            let z = result(
+                c.request(
+                    "POST",
+                    "/mmws/api/v2/dnsZones",
+                    Some(&json!({"dnsZone": {"name": zone, "dynamic": true, "authority": "bind-bench"}})),
+                )
+                .await?,
+                "create zone",
+            )?;
+            let zref = z["ref"].as_str().unwrap_or_default().to_string();
+            let all = records(&zone, n);
+            let t = Instant::now();
+            for chunk in all.chunks(BATCH) {
+                let body = json!({"dnsZoneRef": zref, "dnsRecords": chunk.iter().map(|r| json!({
+                    "name": r.name, "type": r.rtype, "ttl": r.ttl, "data": r.data})).collect::<Vec<_>>()});
+                let res = result(
+                    c.request("POST", "/mmws/api/v2/dnsRecords", Some(&body)).await?,
+                    "records",
+                )?;
+                ensure!(
+                    res["errors"].as_array().is_some_and(Vec::is_empty),
+                    "records refused: {}",
+                    res["errors"]
+                );
+            }
+            push.push(n as f64 / t.elapsed().as_secs_f64());
+            let got = result(
+                c.request("GET", &format!("/mmws/api/v2/{zref}/dnsRecords?limit=1"), None)
+                    .await?,
+                "records",
+            )?;
+            ensure!(
+                got["totalResults"].as_u64().unwrap_or(0) >= n as u64,
+                "Central holds {} records of the zone, pushed {n}",
+                got["totalResults"]
+            );
+            let r = c.request("DELETE", &format!("/mmws/api/v2/{zref}"), None).await?;
+            ensure!(r.status == 204, "delete zone: {}", r.text());
+
+            // A zone made on named behind Central's back, read in by a synchronization.
+            let zone = format!("sync{round}.bench.");
+            direct.create_zone(&spec(&zone))?;
+            for chunk in all.chunks(BATCH) {
+                let moved: Vec<ResourceRecord> = chunk
+                    .iter()
+                    .map(|r| ResourceRecord {
+                        name: r.name.replace(&format!("central{round}"), &format!("sync{round}")),
+                        ..r.clone()
+                    })
+                    .collect();
+                direct.update_records(&zone, None, &[], &moved)?;
+            }
+            let t = Instant::now();
+            let rep = result(
+                c.request("POST", "/mmws/api/v2/dnsServers/bind-bench/synchronize", None)
+                    .await?,
+                "synchronize",
+            )?;
+            sync.push(t.elapsed().as_secs_f64());
+            ensure!(
+                rep["created"].as_u64().unwrap_or(0) >= n as u64,
+                "the synchronization created {} records, the zone has {n}",
+                rep["created"]
+            );
+            direct.delete_zone(&zone, None)?;
+            let _ = c
+                .request("POST", "/mmws/api/v2/dnsServers/bind-bench/synchronize", None)
+                .await?;
+            println!(
+                "round {}: push {:.0}/s via Central; synchronization of a {n}-record zone {:.2} s",
+                round + 1,
+                push.last().unwrap(),
+                sync.last().unwrap()
+            );
+        }
+        Ok::<_, anyhow::Error>((push, sync))
+    });
+    let _ = stop_tx.send(());
+    let _ = rt.block_on(server);
+    app.shutdown();
+    out
 }

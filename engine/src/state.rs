@@ -54,6 +54,8 @@ pub(crate) struct State {
     pub(crate) dns_records: HashMap<Id, DnsRecord, IdHasher>,
     /// The records of each zone (derived from `dns_records`).
     pub(crate) zone_records: HashMap<Id, BTreeSet<Id>, IdHasher>,
+    /// Records by a hash of (zone, name, type, data), to find one without a scan (derived).
+    pub(crate) rr_by_content: HashMap<u64, Vec<Id>, IdHasher>,
     pub(crate) dhcp_servers: BTreeMap<Id, DhcpServer>,
     pub(crate) scopes: BTreeMap<Id, DhcpScope>,
     pub(crate) reservations: BTreeMap<Id, DhcpReservation>,
@@ -86,6 +88,14 @@ enum LinkKind {
     Dns,
     Reservation,
     Lease,
+}
+
+/// The hash [`State::rr_by_content`] is keyed by.
+fn rr_hash(zone: Id, name: &str, rtype: &str, data: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (zone, name, rtype, data).hash(&mut h);
+    h.finish()
 }
 
 /// Hashes engine-issued ids (never chosen by clients, so no flooding risk) with one multiply
@@ -223,7 +233,41 @@ impl State {
         }
     }
 
+    /// The record of `zone` with this name, type and data, if there is one.
+    pub(crate) fn find_dns_record(
+        &self,
+        zone: Id,
+        name: &str,
+        rtype: &str,
+        data: &str,
+    ) -> Option<Id> {
+        self.rr_by_content
+            .get(&rr_hash(zone, name, rtype, data))?
+            .iter()
+            .copied()
+            .find(|id| {
+                self.dns_records.get(id).is_some_and(|r| {
+                    r.zone == zone && r.name == name && r.rtype == rtype && r.data == data
+                })
+            })
+    }
+
     fn put_dns_record(&mut self, id: Id, img: Option<DnsRecord>) {
+        if let Some(old) = self.dns_records.get(&id) {
+            let h = rr_hash(old.zone, &old.name, &old.rtype, &old.data);
+            if let Some(v) = self.rr_by_content.get_mut(&h) {
+                v.retain(|x| *x != id);
+                if v.is_empty() {
+                    self.rr_by_content.remove(&h);
+                }
+            }
+        }
+        if let Some(r) = &img {
+            self.rr_by_content
+                .entry(rr_hash(r.zone, &r.name, &r.rtype, &r.data))
+                .or_default()
+                .push(id);
+        }
         if let Some(old) = self.dns_records.remove(&id) {
             let addrs: Vec<IpAddr> = old.links().collect();
             self.link(

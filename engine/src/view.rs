@@ -1,6 +1,7 @@
 //! Reads: a consistent view of the state, as one user, with permissions checked on every
 //! object returned. Obtained from [`crate::Engine::read`].
 
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use ipam_index::{BlockSize, Start, Utilization};
@@ -412,6 +413,18 @@ impl<'a> View<'a> {
             (&a.name, &a.rtype, &a.data, a.id).cmp(&(&b.name, &b.rtype, &b.data, b.id))
         });
         Ok(v)
+    }
+
+    /// The record of a zone with exactly this name (relative), type and data, if any.
+    pub fn find_dns_record(&self, zone: Id, name: &str, rtype: &str, data: &str) -> Option<Id> {
+        self.st
+            .find_dns_record(zone, name, rtype, data)
+            .filter(|id| self.can_read(&ObjKey::DnsRecord(*id)))
+    }
+
+    /// The number of records of a zone.
+    pub fn dns_record_count(&self, zone: Id) -> usize {
+        self.st.zone_records.get(&zone).map_or(0, BTreeSet::len)
     }
 
     /// One DNS record.

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use ipam_engine::{Engine, EngineConfig, EngineError, OpenReport, PasswordCost, Store};
 
-pub use config::{Args, Cmd, Config, Database};
+pub use config::{AgentSpec, Args, Cmd, Config, Database};
 pub use server::serve;
 
 /// Why Central could not start or serve.

@@ -126,10 +126,24 @@ impl Services {
 
     /// Whether the link to the agent at `addr` is up, or why not.
     pub(crate) fn link_state(&self, addr: &str) -> Result<(), String> {
-        match self.links.get().and_then(|l| l.get(addr)) {
+        let Some(links) = self.links.get() else {
+            return Err(
+                "the agent links are not started (a standby Central leaves them to the active one)"
+                    .into(),
+            );
+        };
+        match links.get(addr) {
             None => Err(ServiceError::NoAgent(addr.into()).to_string()),
             Some(s) => s.link().map(|_| ()),
         }
+    }
+
+    /// Every configured agent with its link state (`Err`: why it is down).
+    pub(crate) fn agents(&self) -> Vec<(String, Result<(), String>)> {
+        self.specs
+            .iter()
+            .map(|s| (s.address.clone(), self.link_state(&s.address)))
+            .collect()
     }
 
     /// The last status a server reported, when one did.

@@ -75,6 +75,11 @@ pub(crate) async fn system_info(ctx: &Ctx) -> ApiResult {
         "committedSequence": e.committed_seq,
         "uptimeSeconds": ctx.app.uptime().as_secs(),
         "user": ctx.user_name,
+        "agents": ctx.app.services.agents().into_iter().map(|(address, state)| json!({
+            "address": address,
+            "state": if state.is_ok() { "Connected" } else { "Disconnected" },
+            "message": state.err().unwrap_or_default(),
+        })).collect::<Vec<_>>(),
     }})))
 }
 

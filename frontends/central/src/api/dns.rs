@@ -885,17 +885,11 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                 .and_then(|n| n.zone.clone().or_else(|| default_zone.clone()))
         })
         .collect();
-    type Ctxs = (
-        Vec<Result<(DnsZone, DnsServer), String>>,
-        Vec<Vec<DnsRecord>>,
-    );
-    let (zones, existing): Ctxs = ctx
+    let zones: Vec<Result<(DnsZone, DnsServer), String>> = ctx
         .lookup(move |v| {
             require(v, Permission::Create, None)?;
             let servers = v.dns_servers();
             let mut zones = Vec::new();
-            let mut existing = Vec::new();
-            let mut seen: Vec<Id> = Vec::new();
             for zr in &zone_refs {
                 let Some(zr) = zr else {
                     zones.push(Err("dnsZoneRef is missing".to_string()));
@@ -909,28 +903,20 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                             .find(|s| s.id == z.server)
                             .cloned()
                             .ok_or_else(|| not_found(format!("the server of {}", z.name)))?;
-                        if !seen.contains(&z.id) {
-                            seen.push(z.id);
-                            existing.push(v.dns_records(z.id)?);
-                        }
                         zones.push(Ok((z, s)));
                     }
                     Err(e) => zones.push(Err(e.to_string())),
                 }
             }
-            Ok((zones, existing))
+            Ok(zones)
         })
         .await?;
-    let mut have: HashSet<(Id, String, String, String)> = existing
-        .iter()
-        .flatten()
-        .map(|r| (r.zone, r.name.clone(), r.rtype.clone(), r.data.clone()))
-        .collect();
     let n = items.len();
     let mut refs: Vec<String> = vec!["unknown/0".into(); n];
     let mut errors: Vec<Value> = Vec::new();
     // By zone: (zone, server, [(index, record)]).
     let mut groups: Vec<(DnsZone, DnsServer, Vec<(usize, DnsRecord)>)> = Vec::new();
+    let mut in_call: HashSet<(Id, String, String, String)> = HashSet::new();
     for (i, (p, z)) in parsed.iter().zip(zones).enumerate() {
         let fail = |msg: String, label: String| json!({"index": i, "message": format!("record {i} ({label}): {msg}")});
         let nr = match p {
@@ -954,14 +940,15 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                 continue;
             }
         };
-        if !have.insert((
+        let key = (
             zone.id,
             rec.name.clone(),
             rec.rtype.clone(),
             rec.data.clone(),
-        )) {
+        );
+        if !in_call.insert(key) {
             errors.push(fail(
-                "the zone already has this record".into(),
+                "the zone already has this record (given twice in this call)".into(),
                 record_label(nr),
             ));
             continue;
@@ -971,8 +958,34 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
             None => groups.push((zone, server, vec![(i, rec)])),
         }
     }
-    for (zone, server, recs) in groups {
+    for (zone, server, mut recs) in groups {
         let _g = ctx.app.services.lock(true, server.id).await;
+        // Records the zone already has, found by content under the server's lock.
+        let zid = zone.id;
+        let probe: Vec<(String, String, String)> = recs
+            .iter()
+            .map(|(_, r)| (r.name.clone(), r.rtype.clone(), r.data.clone()))
+            .collect();
+        let present: Vec<bool> = ctx
+            .lookup(move |v| {
+                Ok(probe
+                    .iter()
+                    .map(|(n, t, d)| v.find_dns_record(zid, n, t, d).is_some())
+                    .collect())
+            })
+            .await?;
+        let mut flags = present.into_iter();
+        recs.retain(|(i, r)| {
+            let dup = flags.next().unwrap_or(false);
+            if dup {
+                errors.push(json!({"index": i, "message": format!(
+                    "record {i} ({} {} {}): the zone already has this record", r.name, r.rtype, r.data)}));
+            }
+            !dup
+        });
+        if recs.is_empty() {
+            continue;
+        }
         let adds: Vec<ipam_agent_proto::ResourceRecord> = recs
             .iter()
             .filter(|(_, r)| r.enabled)
@@ -1036,6 +1049,7 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
             }
         }
     }
+    errors.sort_by_key(|e| e["index"].as_u64());
     if single.is_some() {
         return match errors.into_iter().next() {
             Some(e) => Err(ApiError::invalid(

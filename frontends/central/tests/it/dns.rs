@@ -11,9 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ipam_agent::drivers::Drivers;
-use ipam_agent::serve::{serve, AgentConfig};
+use ipam_agent::serve::{serve, AgentConfig, Handler};
 use ipam_agent_dns::{BindServer, PowerDnsServer};
-use ipam_agent_proto::Role;
+use ipam_agent_proto::{
+    ManagedServer, RemoteError, RemoteErrorCode, RequestBody, ResponseBody, Role, ServerKind,
+};
 use serde_json::{json, Value};
 
 use super::dns_harness::{dig, dig_until, servers_available, Bind, PowerDns};
@@ -22,66 +24,105 @@ use super::{basic, Api, TempDir, ADMIN_PW};
 
 const KEY: &str = "central-agent-test-key-0123456789";
 
-/// An agent serving `drivers` on a loopback port, with its watcher reporting changes every
-/// half second; stopped on drop.
+/// An agent on a loopback port, on a runtime of its own: dropping it ends the agent and
+/// every connection it has, as when the process stops.
 pub struct TestAgent {
     pub addr: String,
-    stop: tokio::sync::watch::Sender<bool>,
+    rt: Option<tokio::runtime::Runtime>,
 }
 
 impl Drop for TestAgent {
     fn drop(&mut self) {
-        let _ = self.stop.send(true);
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
+/// An agent serving `drivers`, with its watcher reporting changes every half second.
 pub async fn start_agent(dir: &std::path::Path, roles: Vec<Role>, drivers: Drivers) -> TestAgent {
-    let id = ipam_client::tls::load_or_create(&dir.join("agent-tls"), None, &[]).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
+    let drivers = Arc::new(drivers);
+    start_agent_with(
+        &dir.join("agent-tls"),
+        "127.0.0.1:0",
+        roles,
+        drivers.clone(),
+        Some(drivers),
+    )
+}
+
+/// An agent with the TLS identity in `tls_dir` listening on `listen` (retried for 10 s while
+/// the port is still taken), serving `handler`; with `watch`, its watcher runs too.
+pub fn start_agent_with(
+    tls_dir: &std::path::Path,
+    listen: &str,
+    roles: Vec<Role>,
+    handler: Arc<dyn Handler>,
+    watch: Option<Arc<Drivers>>,
+) -> TestAgent {
+    let id = ipam_client::tls::load_or_create(tls_dir, None, &[]).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let std_listener = loop {
+        match std::net::TcpListener::bind(listen) {
+            Ok(l) => break l,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "binding {listen}: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
+    std_listener.set_nonblocking(true).unwrap();
+    let addr = std_listener.local_addr().unwrap().to_string();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
     let (events, _) = tokio::sync::broadcast::channel(1024);
     let mut cfg = AgentConfig::new("test-agent", roles, KEY.as_bytes().to_vec());
     cfg.events = Some(events.clone());
-    let drivers = Arc::new(drivers);
-    let (stop, rx) = tokio::sync::watch::channel(false);
-    let mut rx1 = rx.clone();
-    tokio::spawn(serve(
-        listener,
-        id.config,
-        Arc::new(cfg),
-        drivers.clone(),
-        async move {
-            let _ = rx1.changed().await;
-        },
-    ));
-    let mut rx2 = rx;
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = rx2.changed() => return,
-                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-            }
-            let d = drivers.clone();
-            if let Ok(evs) = tokio::task::spawn_blocking(move || d.watch()).await {
-                for e in evs {
-                    let _ = events.send(e);
+    rt.spawn(async move {
+        let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+        serve(
+            listener,
+            id.config,
+            Arc::new(cfg),
+            handler,
+            std::future::pending::<()>(),
+        )
+        .await
+    });
+    if let Some(drivers) = watch {
+        rt.spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let d = drivers.clone();
+                if let Ok(evs) = tokio::task::spawn_blocking(move || d.watch()).await {
+                    for e in evs {
+                        let _ = events.send(e);
+                    }
                 }
             }
-        }
-    });
-    TestAgent { addr, stop }
+        });
+    }
+    TestAgent { addr, rt: Some(rt) }
 }
 
 /// Starts Central with one agent in its configuration.
 pub fn start_central(dir: &std::path::Path, agent: &str) -> Server {
-    let cfg = dir.join("central.toml");
+    start_central_with(dir, "central", agent, KEY)
+}
+
+/// Starts Central in `dir/name` with one agent and this key.
+pub fn start_central_with(dir: &std::path::Path, name: &str, agent: &str, key: &str) -> Server {
+    let cfg = dir.join(format!("{name}.toml"));
     std::fs::write(
         &cfg,
-        format!("sync_secs = 5\n[[agents]]\naddress = \"{agent}\"\nkey = \"{KEY}\"\n"),
+        format!("sync_secs = 5\n[[agents]]\naddress = \"{agent}\"\nkey = \"{key}\"\n"),
     )
     .unwrap();
     Server::start_with(
-        &dir.join("central"),
+        &dir.join(name),
         Some(ADMIN_PW),
         &["--config", cfg.to_str().unwrap()],
     )
@@ -425,4 +466,99 @@ async fn zones_and_records_through_central_reach_bind_and_powerdns_and_come_back
     assert_eq!(z["dnsZone"]["name"], "central.test.");
     let _ = dig(pdns.dns_port, "pdns.test", "SOA");
     drop(agent);
+}
+
+/// An agent with one BIND server whose every request fails as if named were down.
+struct NoServer;
+
+impl Handler for NoServer {
+    fn servers(&self) -> Vec<ManagedServer> {
+        vec![ManagedServer {
+            name: "ns-fake".into(),
+            kind: ServerKind::Bind,
+        }]
+    }
+
+    fn handle(&self, _body: RequestBody) -> Result<ResponseBody, RemoteError> {
+        Err(RemoteError::new(
+            RemoteErrorCode::ServerDown,
+            "ns-fake: connection refused",
+        ))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_refuses_a_central_without_the_key_and_central_refuses_a_changed_agent_certificate(
+) {
+    let dir = TempDir::new("agent-security");
+    let agent = start_agent_with(
+        &dir.0.join("tls-a"),
+        "127.0.0.1:0",
+        vec![Role::Dns],
+        Arc::new(NoServer),
+        None,
+    );
+    let addr = agent.addr.clone();
+
+    // A Central with another key is refused: no link, no server.
+    let wrong = start_central_with(&dir.0, "wrong", &addr, "another-key-0123456789abcdef");
+    let mut c = wrong.client().await;
+    *c.auth() = Some(basic("administrator", ADMIN_PW));
+    let why = wait_for(20, "the agent's refusal", async || {
+        let m = get(&mut c, "/mmws/api/v2/micetro").await;
+        let a = &m["micetro"]["agents"][0];
+        (a["state"] == "Disconnected" && a["message"].as_str()?.contains("refused"))
+            .then(|| a["message"].to_string())
+    })
+    .await;
+    assert!(why.contains(&addr), "{why}");
+    let s = get(&mut c, "/mmws/api/v2/dnsServers").await;
+    assert_eq!(s["totalResults"], 0, "{s}");
+    drop(wrong);
+
+    // With the key: the agent's server appears, and its errors come back clearly.
+    let server = start_central(&dir.0, &addr);
+    let mut c = server.client().await;
+    *c.auth() = Some(basic("administrator", ADMIN_PW));
+    wait_for(20, "ns-fake registered", async || {
+        let r = c.call("GET", "/mmws/api/v2/dnsServers/ns-fake", None).await;
+        (r.status == 200 && r.json["result"]["dnsServer"]["state"] == "OK").then_some(())
+    })
+    .await;
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsZones",
+            Some(json!({"dnsZone": {"name": "x.test.", "authority": "ns-fake"}})),
+        )
+        .await;
+    assert_eq!(r.err("a zone on a server that is down", 503), 4060);
+    assert!(r.text.contains("connection refused"), "{}", r.text);
+
+    // The agent comes back at the same address with another certificate: refused.
+    drop(agent);
+    let _impostor = start_agent_with(
+        &dir.0.join("tls-b"),
+        &addr,
+        vec![Role::Dns],
+        Arc::new(NoServer),
+        None,
+    );
+    let msg = wait_for(40, "the changed certificate refused", async || {
+        let s = get(&mut c, "/mmws/api/v2/dnsServers/ns-fake").await;
+        let m = s["dnsServer"]["message"].as_str()?.to_string();
+        (s["dnsServer"]["state"] == "Unreachable" && m.contains("certificate")).then_some(m)
+    })
+    .await;
+    assert!(msg.contains("pinned"), "{msg}");
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsZones",
+            Some(json!({"dnsZone": {"name": "x.test.", "authority": "ns-fake"}})),
+        )
+        .await;
+    assert_eq!(r.err("a zone through a refused agent", 503), 4060);
+    let z = get(&mut c, "/mmws/api/v2/dnsZones").await;
+    assert_eq!(z["totalResults"], 0, "nothing was created: {z}");
 }
