@@ -74,6 +74,9 @@ impl From<LinkError> for ServiceError {
     }
 }
 
+/// A server's lock key: (a DNS server, its id).
+type ServerKey = (bool, Id);
+
 /// The links to the agents and what is known of their servers.
 pub(crate) struct Services {
     specs: Vec<AgentSpec>,
@@ -81,7 +84,7 @@ pub(crate) struct Services {
     instance: String,
     sync_every: Duration,
     links: OnceLock<HashMap<String, Supervisor>>,
-    locks: Mutex<HashMap<(bool, Id), Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<HashMap<ServerKey, Arc<tokio::sync::Mutex<()>>>>,
     status: Mutex<HashMap<String, ServerStatus>>,
 }
 
@@ -208,6 +211,25 @@ impl Services {
             .or_default()
             .clone();
         m.lock_owned().await
+    }
+}
+
+/// Submits a synchronization's changes: in transactions of [`BATCH`], and when one is
+/// refused (a record or range the model cannot keep), its changes one by one, so that one
+/// bad object does not hold back the rest. What is refused is logged.
+async fn submit_lenient(app: &Arc<App>, comment: &str, cmds: Vec<Command>) {
+    for chunk in cmds.chunks(BATCH) {
+        if let Err(e) = submit_system(app, comment.to_string(), chunk.to_vec()).await {
+            tracing::warn!(
+                "{comment}: applying {} changes in one go failed ({e}); applying them one by one",
+                chunk.len()
+            );
+            for c in chunk {
+                if let Err(e) = submit_system(app, comment.to_string(), vec![c.clone()]).await {
+                    tracing::warn!("{comment}: a change from the server was not applied: {e}");
+                }
+            }
+        }
     }
 }
 
@@ -360,7 +382,7 @@ async fn on_event(app: &Arc<App>, addr: &str, ev: EventBody) {
             })
             .await
             {
-                if let Err(e) = sync_dns(app, &s).await {
+                if let Err(e) = sync_dns(app, &s, false).await {
                     tracing::warn!(agent = addr, server = s.name, "synchronization failed: {e}");
                 }
             }
@@ -398,7 +420,7 @@ async fn sync_agent(app: &Arc<App>, addr: &str) {
         return;
     };
     for s in dns {
-        if let Err(e) = sync_dns(app, &s).await {
+        if let Err(e) = sync_dns(app, &s, false).await {
             tracing::warn!(agent = addr, server = s.name, "synchronization failed: {e}");
         }
     }
@@ -516,8 +538,12 @@ pub(crate) fn relative_name(name: &str, zone: &str) -> String {
 }
 
 /// Synchronizes one DNS server into the model: its zones, and the records of every zone
-/// whose serial changed (or that is new). The server wins.
-pub(crate) async fn sync_dns(app: &Arc<App>, server: &DnsServer) -> Result<SyncReport, SyncError> {
+/// whose serial changed (or that is new; with `every_zone`, of every zone). The server wins.
+pub(crate) async fn sync_dns(
+    app: &Arc<App>,
+    server: &DnsServer,
+    every_zone: bool,
+) -> Result<SyncReport, SyncError> {
     let _g = app.services.lock(true, server.id).await;
     let zones = match app.services.dns(server, DnsOp::ListZones {}).await? {
         ResponseBody::Zones { zones } => zones,
@@ -542,7 +568,7 @@ pub(crate) async fn sync_dns(app: &Arc<App>, server: &DnsServer) -> Result<SyncR
         on_server.push((name.clone(), view.clone()));
         let existing = known.iter().find(|z| z.name == name && z.view == view);
         let zone_id = match existing {
-            Some(z) if z.serial == info.serial && info.serial.is_some() => continue,
+            Some(z) if !every_zone && z.serial == info.serial && info.serial.is_some() => continue,
             Some(z) => z.id,
             None => {
                 let out = submit_system(
@@ -691,24 +717,7 @@ async fn sync_zone_records(
             ..zone.clone()
         })));
     }
-    if !cmds.is_empty() {
-        // Records the model refuses (a type or name it cannot keep) are skipped one by one
-        // rather than failing the whole zone.
-        if let Err(e) = submit_system(app, comment.to_string(), cmds.clone()).await {
-            tracing::warn!(
-                zone = zone.name,
-                "synchronizing the zone in one go failed ({e}); applying its changes one by one"
-            );
-            for c in cmds {
-                if let Err(e) = submit_system(app, comment.to_string(), vec![c]).await {
-                    tracing::warn!(
-                        zone = zone.name,
-                        "a change from the server was not applied: {e}"
-                    );
-                }
-            }
-        }
-    }
+    submit_lenient(app, comment, cmds).await;
     Ok(report)
 }
 
@@ -758,7 +767,7 @@ pub(crate) async fn sync_dhcp(
         .collect();
     if !missing.is_empty() {
         report.created += missing.len();
-        submit_system(app, comment.clone(), missing).await?;
+        submit_lenient(app, &comment, missing).await;
     }
     let sid = server.id;
     let (ranges, known): (Vec<Range>, Vec<DhcpScope>) = read_system(app, move |v| {
@@ -829,7 +838,7 @@ pub(crate) async fn sync_dhcp(
         }
     }
     if !cmds.is_empty() {
-        submit_system(app, comment.clone(), cmds).await?;
+        submit_lenient(app, &comment, cmds).await;
     }
     // Reservations and leases, scope by scope.
     let known: Vec<DhcpScope> = read_system(app, move |v| {
@@ -972,7 +981,7 @@ pub(crate) async fn sync_dhcp(
         cmds.push(Command::DeleteService(ObjKey::DhcpLease(h.id)));
     }
     if !cmds.is_empty() {
-        submit_system(app, comment, cmds).await?;
+        submit_lenient(app, &comment, cmds).await;
     }
     Ok(report)
 }

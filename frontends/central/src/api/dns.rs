@@ -303,7 +303,7 @@ pub(crate) async fn synchronize(ctx: &Ctx, t: &Target) -> ApiResult {
                 .expect("found"))
         })
         .await?;
-    let rep = services::sync_dns(&ctx.app, &s).await?;
+    let rep = services::sync_dns(&ctx.app, &s, true).await?;
     Ok(Reply::Ok(json!({
         "created": rep.created, "changed": rep.changed, "deleted": rep.deleted
     })))
@@ -615,7 +615,7 @@ async fn create_zone(ctx: &Ctx) -> ApiResult {
     };
     drop(_g);
     // The records the server made for the new zone (SOA, NS) come in by synchronization.
-    if let Err(e) = services::sync_dns(&ctx.app, &server).await {
+    if let Err(e) = services::sync_dns(&ctx.app, &server, false).await {
         tracing::warn!(zone = reference, "reading the new zone back failed: {e}");
     }
     Ok(Reply::Created(json!({ "ref": reference })))
@@ -744,6 +744,9 @@ pub(crate) async fn zone_records(ctx: &Ctx, t: &Target) -> ApiResult {
     .await
     .map(Reply::Ok)
 }
+
+/// A zone, its server, and the records of one call for it (with their positions).
+type ZoneBatch = (DnsZone, DnsServer, Vec<(usize, DnsRecord)>);
 
 /// One record of a request body, before it has a zone's normal form.
 struct NewRecord {
@@ -915,7 +918,7 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
     let mut refs: Vec<String> = vec!["unknown/0".into(); n];
     let mut errors: Vec<Value> = Vec::new();
     // By zone: (zone, server, [(index, record)]).
-    let mut groups: Vec<(DnsZone, DnsServer, Vec<(usize, DnsRecord)>)> = Vec::new();
+    let mut groups: Vec<ZoneBatch> = Vec::new();
     let mut in_call: HashSet<(Id, String, String, String)> = HashSet::new();
     for (i, (p, z)) in parsed.iter().zip(zones).enumerate() {
         let fail = |msg: String, label: String| json!({"index": i, "message": format!("record {i} ({label}): {msg}")});
