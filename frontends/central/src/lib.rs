@@ -150,17 +150,30 @@ impl App {
         api::router(self.clone())
     }
 
-    /// Connects to the configured DNS and DHCP agents (on the active instance only): their
-    /// servers are registered and synchronized, and kept in step from then on. Call once,
-    /// inside the async runtime, after [`App::open`].
+    /// Connects to the configured DNS and DHCP agents (a standby waits until it becomes
+    /// active): their servers are registered and synchronized, and kept in step from then
+    /// on. Call once, inside the async runtime, after [`App::open`].
     pub fn start_services(self: &Arc<App>) -> Result<(), CentralError> {
-        if self.engine.role() != ipam_engine::Role::Active {
-            return Ok(());
+        if self.engine.role() == ipam_engine::Role::Active {
+            return services::Services::start(self).map_err(|source| CentralError::Io {
+                context: "opening the agent pin file".into(),
+                source,
+            });
         }
-        services::Services::start(self).map_err(|source| CentralError::Io {
-            context: "opening the agent pin file".into(),
-            source,
-        })
+        // A standby connects to the agents once it takes over.
+        let app = self.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                if app.engine.role() == ipam_engine::Role::Active {
+                    if let Err(e) = services::Services::start(&app) {
+                        tracing::error!("connecting to the agents after the takeover: {e}");
+                    }
+                    return;
+                }
+            }
+        });
+        Ok(())
     }
 
     /// Stops the engine after the writes already queued, writing a final snapshot.

@@ -788,8 +788,29 @@ mod tests {
             r("command/GetIPAMRecords").route,
             Route::LegacyGetIpamRecords
         );
+        let t = r("DHCPServers/DHCPScopes/192.168.2.128/25/DHCPReservations");
+        assert_eq!(t.route, Route::ScopeReservations);
+        assert_eq!(
+            t.obj,
+            Some(RefArg::Cidr("192.168.2.128".parse().unwrap(), 25))
+        );
+        let t = r("dnsZones/dnsZones/12/dnsRecords");
+        assert_eq!((t.route, t.obj), (Route::ZoneRecords, Some(RefArg::Id(12))));
+        let t = r("DNSZones/example.com./dnsrecords");
+        assert_eq!(
+            (t.route, t.obj),
+            (
+                Route::ZoneRecords,
+                Some(RefArg::Name("example.com.".into()))
+            )
+        );
+        assert_eq!(r("dnsServers/ns1/synchronize").route, Route::DnsServerSync);
+        assert_eq!(r("dhcpScopes/7/options").route, Route::ScopeOptions);
+        assert_eq!(r("ranges/10.0.0.0/24/leases").route, Route::RangeLeases);
         for bad in [
             "nothing",
+            "dhcpReservations",
+            "dnsZones/1/bogus",
             "ranges/1/bogus",
             "micetro/x",
             "ranges/1/history/x",

@@ -679,3 +679,167 @@ async fn batches_are_all_or_nothing_and_name_the_bad_item() {
         .await;
     assert_eq!(g.ok("rec")["ipamRecord"]["customProperties"]["Owner"], "a");
 }
+
+#[tokio::test]
+async fn dns_and_dhcp_bad_input_and_unknown_refs_get_clear_errors() {
+    let mut a = Local::new("dns-bad");
+    let seq = |a: &Local| a.app.committed_seq();
+    let before = seq(&a);
+    // Empty lists, and unknown refs are errors, not empty lists.
+    let s = a.call("GET", &format!("{V2}/dnsServers"), None).await;
+    assert_eq!(s.ok("dnsServers")["totalResults"], 0);
+    for (path, code) in [
+        ("dnsZones?dnsServerRef=dnsServers/99", 2049),
+        ("dnsZones/nowhere.test.", 2049),
+        ("dnsZones/nowhere.test./dnsRecords", 2049),
+        ("dnsServers/999999", 2049),
+        ("dhcpServers/999999", 2049),
+        ("dhcpScopes/192.0.2.0/24", 2049),
+        ("dnsRecords/77", 2049),
+        ("dhcpReservations/77", 2049),
+        ("dnsRecords/abc", 4001),
+        ("dnsZones?filter=%28name%3Dx", 4011),
+    ] {
+        let r = a.call("GET", &format!("{V2}/{path}"), None).await;
+        assert_eq!(r.err(path, 400), code, "{path}");
+    }
+    let r = a
+        .call("GET", "/mmws/api/dnsZones/nowhere.test.", None)
+        .await;
+    assert_eq!(r.err("legacy not found", 400), 16544);
+
+    // Creation without a server, with bad names, bad bodies.
+    let zone = |body: Value| Some(json!({ "dnsZone": body }));
+    for (body, want) in [
+        (zone(json!({"name": "ok.test."})), "no DNS server"),
+        (zone(json!({"name": "bad name.test."})), "not a zone name"),
+        (
+            zone(json!({"name": "ok.test.", "type": "Stub"})),
+            "Master or Slave",
+        ),
+        (Some(json!({"dnsZone": "x"})), "JSON object"),
+        (None, "dnsZone"),
+    ] {
+        let r = a.call("POST", &format!("{V2}/dnsZones"), body).await;
+        assert_eq!(r.err(want, 400), 4001, "{want}");
+        assert!(r.text.contains(want), "{want}: {}", r.text);
+    }
+    for body in [
+        json!({}),
+        json!({"dnsRecords": "x"}),
+        json!({"dnsRecords": [1]}),
+    ] {
+        let r = a
+            .call("POST", &format!("{V2}/dnsRecords"), Some(body))
+            .await;
+        assert_eq!(r.err("records body", 400), 4001);
+    }
+    let many: Vec<Value> = (0..10_001)
+        .map(|i| json!({"name": format!("h{i}"), "type": "A", "data": "10.0.0.1"}))
+        .collect();
+    let r = a
+        .call(
+            "POST",
+            &format!("{V2}/dnsRecords"),
+            Some(json!({"dnsZoneRef": "x.test.", "dnsRecords": many})),
+        )
+        .await;
+    assert!(r.text.contains("at most 10000"), "{}", r.text);
+    // Records for a zone that does not exist: each reported, nothing created.
+    let r = a
+        .call(
+            "POST",
+            &format!("{V2}/dnsRecords"),
+            Some(json!({"dnsRecords": [
+                {"name": "a", "type": "A", "data": "10.0.0.1", "dnsZoneRef": "none.test."},
+                {"name": "b", "type": "A", "data": "10.0.0.2"},
+                {"name": "c", "type": "A", "ttl": "soon", "data": "10.0.0.3"}
+            ]})),
+        )
+        .await;
+    let res = r.ok("records for unknown zones").clone();
+    assert_eq!(
+        res["objRefs"],
+        json!(["unknown/0", "unknown/0", "unknown/0"])
+    );
+    let errors = res["errors"].to_string();
+    assert!(
+        errors.contains("none.test.")
+            && errors.contains("dnsZoneRef is missing")
+            && errors.contains("ttl"),
+        "{errors}"
+    );
+
+    // Scopes: the range must exist and be one CIDR block; the server must exist.
+    a.call(
+        "POST",
+        &format!("{V2}/ranges"),
+        Some(json!({"range": {"from": "10.9.0.3", "to": "10.9.0.90"}})),
+    )
+    .await
+    .ok("range");
+    let before_scopes = seq(&a);
+    for (body, code, want) in [
+        (
+            json!({"rangeRef": "10.9.0.3-10.9.0.90"}),
+            4001,
+            "rangeRef and dhcpServerRef",
+        ),
+        (
+            json!({"rangeRef": "10.9.0.3-10.9.0.90", "dhcpServerRef": "kea"}),
+            4001,
+            "not one CIDR block",
+        ),
+        (
+            json!({"rangeRef": "ranges/999999", "dhcpServerRef": "kea"}),
+            2049,
+            "does not exist",
+        ),
+        (
+            json!({"rangeRef": "10.9.0.3-10.9.0.90", "dhcpServerRef": "kea", "pools": "x"}),
+            4001,
+            "pools",
+        ),
+    ] {
+        let r = a
+            .call(
+                "POST",
+                &format!("{V2}/dhcpScopes"),
+                Some(json!({ "dhcpScope": body })),
+            )
+            .await;
+        assert_eq!(r.err(want, 400), code, "{want}");
+        assert!(r.text.contains(want), "{want}: {}", r.text);
+    }
+    assert_eq!(seq(&a), before_scopes, "refused scopes changed nothing");
+
+    // A user without permissions is refused before any server would be asked.
+    a.call(
+        "POST",
+        &format!("{V2}/users"),
+        Some(json!({"user": {"name": "nobody", "password": "pw-nobody-1"}})),
+    )
+    .await
+    .ok("user");
+    let admin = a.auth().clone();
+    *a.auth() = Some(basic("nobody", "pw-nobody-1"));
+    let r = a
+        .call(
+            "POST",
+            &format!("{V2}/dnsZones"),
+            zone(json!({"name": "ok.test."})),
+        )
+        .await;
+    assert_eq!(r.err("zone by a user without Create", 400), 1028);
+    let r = a
+        .call(
+            "POST",
+            &format!("{V2}/dnsRecords"),
+            Some(json!({"dnsRecords": [{"name": "a", "type": "A", "data": "10.0.0.1", "dnsZoneRef": "x."}]})),
+        )
+        .await;
+    assert_eq!(r.err("records by a user without Create", 400), 1028);
+    *a.auth() = admin;
+    // Nothing but the range and the user was written.
+    assert_eq!(seq(&a), before + 2);
+}
