@@ -130,16 +130,18 @@ impl Tx<'_> {
                 .collect(),
             ObjKey::DhcpScope(id) => self
                 .st
-                .reservations
-                .values()
-                .filter(|r| r.scope == id)
-                .map(|r| ObjKey::DhcpReservation(r.id))
+                .scope_reservations
+                .get(&id)
+                .into_iter()
+                .flatten()
+                .map(|r| ObjKey::DhcpReservation(*r))
                 .chain(
                     self.st
-                        .leases
-                        .values()
-                        .filter(|l| l.scope == id)
-                        .map(|l| ObjKey::DhcpLease(l.id)),
+                        .scope_leases
+                        .get(&id)
+                        .into_iter()
+                        .flatten()
+                        .map(|l| ObjKey::DhcpLease(*l)),
                 )
                 .collect(),
             _ => Vec::new(),
@@ -341,7 +343,14 @@ impl Tx<'_> {
                         ));
                     }
                 }
-                for o in self.st.reservations.values().filter(|o| o.scope == r.scope) {
+                let same_scope = self
+                    .st
+                    .scope_reservations
+                    .get(&r.scope)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|id| self.st.reservations.get(id));
+                for o in same_scope {
                     if o.id == id {
                         continue;
                     }

@@ -51,6 +51,8 @@ pub(crate) struct State {
     pub(crate) access: HashMap<(ObjType, Id), AccessList>,
     pub(crate) dns_servers: BTreeMap<Id, DnsServer>,
     pub(crate) zones: BTreeMap<Id, DnsZone>,
+    /// Zones by name (derived from `zones`).
+    pub(crate) zone_names: HashMap<String, BTreeSet<Id>>,
     pub(crate) dns_records: HashMap<Id, DnsRecord, IdHasher>,
     /// The records of each zone (derived from `dns_records`).
     pub(crate) zone_records: HashMap<Id, BTreeSet<Id>, IdHasher>,
@@ -60,6 +62,9 @@ pub(crate) struct State {
     pub(crate) scopes: BTreeMap<Id, DhcpScope>,
     pub(crate) reservations: BTreeMap<Id, DhcpReservation>,
     pub(crate) leases: HashMap<Id, DhcpLease, IdHasher>,
+    /// The reservations and the leases of each scope (derived).
+    pub(crate) scope_reservations: HashMap<Id, BTreeSet<Id>, IdHasher>,
+    pub(crate) scope_leases: HashMap<Id, BTreeSet<Id>, IdHasher>,
     /// DNS records, reservations and active leases by the address they name (derived).
     pub(crate) links: HashMap<(Id, IpAddr), Links>,
     pub(crate) next_id: Id,
@@ -88,6 +93,16 @@ enum LinkKind {
     Dns,
     Reservation,
     Lease,
+}
+
+/// Removes `id` from the set of `owner`, and the set when it empties.
+fn unindex(map: &mut HashMap<Id, BTreeSet<Id>, IdHasher>, owner: Id, id: Id) {
+    if let Some(set) = map.get_mut(&owner) {
+        set.remove(&id);
+        if set.is_empty() {
+            map.remove(&owner);
+        }
+    }
 }
 
 /// The hash [`State::rr_by_content`] is keyed by.
@@ -277,12 +292,7 @@ impl State {
                 &addrs,
                 false,
             );
-            if let Some(set) = self.zone_records.get_mut(&old.zone) {
-                set.remove(&id);
-                if set.is_empty() {
-                    self.zone_records.remove(&old.zone);
-                }
-            }
+            unindex(&mut self.zone_records, old.zone, id);
         }
         if let Some(r) = img {
             let addrs: Vec<IpAddr> = r.links().collect();
@@ -295,9 +305,14 @@ impl State {
     fn put_reservation(&mut self, id: Id, img: Option<DhcpReservation>) {
         if let Some(old) = self.reservations.remove(&id) {
             self.link(LinkKind::Reservation, id, old.space, &old.addresses, false);
+            unindex(&mut self.scope_reservations, old.scope, id);
         }
         if let Some(r) = img {
             self.link(LinkKind::Reservation, id, r.space, &r.addresses, true);
+            self.scope_reservations
+                .entry(r.scope)
+                .or_default()
+                .insert(id);
             self.reservations.insert(id, r);
         }
     }
@@ -307,11 +322,13 @@ impl State {
             if old.is_active() {
                 self.link(LinkKind::Lease, id, old.space, &[old.addr], false);
             }
+            unindex(&mut self.scope_leases, old.scope, id);
         }
         if let Some(l) = img {
             if l.is_active() {
                 self.link(LinkKind::Lease, id, l.space, &[l.addr], true);
             }
+            self.scope_leases.entry(l.scope).or_default().insert(id);
             self.leases.insert(id, l);
         }
     }
@@ -394,10 +411,26 @@ impl State {
                 Object::DnsServer(d) => Some(d),
                 _ => None,
             }),
-            (ObjKey::DnsZone(id), img) => put_map(&mut self.zones, *id, img, |o| match o {
-                Object::DnsZone(d) => Some(d),
-                _ => None,
-            }),
+            (ObjKey::DnsZone(id), img) => {
+                if let Some(old) = self.zones.get(id) {
+                    if let Some(set) = self.zone_names.get_mut(&old.name) {
+                        set.remove(id);
+                        if set.is_empty() {
+                            self.zone_names.remove(&old.name);
+                        }
+                    }
+                }
+                if let Some(Object::DnsZone(z)) = &img {
+                    self.zone_names
+                        .entry(z.name.clone())
+                        .or_default()
+                        .insert(*id);
+                }
+                put_map(&mut self.zones, *id, img, |o| match o {
+                    Object::DnsZone(d) => Some(d),
+                    _ => None,
+                })
+            }
             (ObjKey::DnsRecord(id), img) => {
                 let r = match img {
                     Some(Object::DnsRecord(r)) => Some(r),

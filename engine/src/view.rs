@@ -388,6 +388,20 @@ impl<'a> View<'a> {
         v
     }
 
+    /// The zones with this absolute, lower-case name (one per server and view) the user may
+    /// read.
+    pub fn dns_zones_named(&self, name: &str) -> Vec<DnsZone> {
+        self.st
+            .zone_names
+            .get(name)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.st.zones.get(id))
+            .filter(|z| self.can_read(&ObjKey::DnsZone(z.id)))
+            .cloned()
+            .collect()
+    }
+
     /// One DNS zone.
     pub fn dns_zone(&self, id: Id) -> Result<DnsZone, EngineError> {
         let key = ObjKey::DnsZone(id);
@@ -459,13 +473,26 @@ impl<'a> View<'a> {
 
     /// The reservations of a scope (or of every scope) the user may read.
     pub fn dhcp_reservations(&self, scope: Option<Id>) -> Vec<DhcpReservation> {
-        self.st
-            .reservations
-            .values()
-            .filter(|r| scope.is_none_or(|s| r.scope == s))
-            .filter(|r| self.can_read(&ObjKey::DhcpReservation(r.id)))
-            .cloned()
-            .collect()
+        let readable = |r: &&DhcpReservation| self.can_read(&ObjKey::DhcpReservation(r.id));
+        match scope {
+            None => self
+                .st
+                .reservations
+                .values()
+                .filter(readable)
+                .cloned()
+                .collect(),
+            Some(s) => self
+                .st
+                .scope_reservations
+                .get(&s)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.st.reservations.get(id))
+                .filter(readable)
+                .cloned()
+                .collect(),
+        }
     }
 
     /// One DHCP reservation.
@@ -484,9 +511,12 @@ impl<'a> View<'a> {
     pub fn dhcp_leases(&self, scope: Id) -> Vec<DhcpLease> {
         let mut v: Vec<DhcpLease> = self
             .st
-            .leases
-            .values()
-            .filter(|l| l.scope == scope && self.can_read(&ObjKey::DhcpLease(l.id)))
+            .scope_leases
+            .get(&scope)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.st.leases.get(id))
+            .filter(|l| self.can_read(&ObjKey::DhcpLease(l.id)))
             .cloned()
             .collect();
         v.sort_by_key(|l| l.addr);

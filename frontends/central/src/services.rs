@@ -23,7 +23,7 @@ use ipam_agent_proto::{
     ServerKind, ServerStatus,
 };
 use ipam_engine::model::{
-    DhcpLease, DhcpReservation, DhcpScope, DhcpServer, DnsRecord, DnsServer, DnsZone, Range,
+    DhcpLease, DhcpReservation, DhcpScope, DhcpServer, DnsRecord, DnsServer, DnsZone,
 };
 use ipam_engine::{
     Command, EngineError, Id, NewRange, ObjKey, Outcome, ServiceObject, Transaction, SYSTEM_USER,
@@ -615,8 +615,9 @@ pub(crate) async fn sync_dns(
     Ok(report)
 }
 
-/// Reads one zone from the server and makes the model's records match it.
-async fn sync_zone_records(
+/// Reads one zone from the server and makes the model's records match it (the caller holds
+/// the server's lock).
+pub(crate) async fn sync_zone_records(
     app: &Arc<App>,
     server: &DnsServer,
     zone_id: Id,
@@ -723,14 +724,6 @@ async fn sync_zone_records(
 
 // ---- DHCP ----
 
-/// The range of the model with exactly these bounds (default address space).
-fn range_for(ranges: &[Range], from: IpAddr, to: IpAddr) -> Option<Id> {
-    ranges
-        .iter()
-        .find(|r| r.from == from && r.to == to)
-        .map(|r| r.id)
-}
-
 /// Synchronizes one DHCP server into the model: scopes (a range is created for a subnet the
 /// model does not have), pools and options, reservations and leases. The server wins.
 pub(crate) async fn sync_dhcp(
@@ -744,22 +737,24 @@ pub(crate) async fn sync_dhcp(
         other => return Err(ServiceError::Unexpected(format!("{other:?}")).into()),
     };
     let mut report = SyncReport::default();
-    // Ranges for subnets the model does not have.
-    let ranges: Vec<Range> = read_system(app, |v| {
-        Ok(v.ranges_where(ipam_engine::DEFAULT_SPACE, |_| true))
+    // Ranges for subnets the model does not have (found through the index).
+    let bounds: Vec<(IpAddr, IpAddr)> = scopes.iter().map(|s| cidr_bounds(s.subnet)).collect();
+    let b2 = bounds.clone();
+    let have: Vec<Option<Id>> = read_system(app, move |v| {
+        Ok(b2
+            .iter()
+            .map(|(f, t)| v.find_range(ipam_engine::DEFAULT_SPACE, *f, *t))
+            .collect())
     })
     .await?;
-    let missing: Vec<Command> = scopes
+    let missing: Vec<Command> = bounds
         .iter()
-        .filter(|s| {
-            let (f, t) = cidr_bounds(s.subnet);
-            range_for(&ranges, f, t).is_none()
-        })
-        .map(|s| {
-            let (f, t) = cidr_bounds(s.subnet);
+        .zip(&have)
+        .filter(|(_, h)| h.is_none())
+        .map(|((f, t), _)| {
             Command::CreateRange(NewRange {
-                from: Some(f),
-                to: Some(t),
+                from: Some(*f),
+                to: Some(*t),
                 subnet: true,
                 ..Default::default()
             })
@@ -770,9 +765,12 @@ pub(crate) async fn sync_dhcp(
         submit_lenient(app, &comment, missing).await;
     }
     let sid = server.id;
-    let (ranges, known): (Vec<Range>, Vec<DhcpScope>) = read_system(app, move |v| {
+    let (range_ids, known): (Vec<Option<Id>>, Vec<DhcpScope>) = read_system(app, move |v| {
         Ok((
-            v.ranges_where(ipam_engine::DEFAULT_SPACE, |_| true),
+            bounds
+                .iter()
+                .map(|(f, t)| v.find_range(ipam_engine::DEFAULT_SPACE, *f, *t))
+                .collect(),
             v.dhcp_scopes()
                 .into_iter()
                 .filter(|s| s.server == sid)
@@ -782,9 +780,8 @@ pub(crate) async fn sync_dhcp(
     .await?;
     let mut cmds = Vec::new();
     let mut live: Vec<(Id, ipam_agent_proto::Cidr)> = Vec::new();
-    for s in &scopes {
-        let (f, t) = cidr_bounds(s.subnet);
-        let Some(range) = range_for(&ranges, f, t) else {
+    for (s, range) in scopes.iter().zip(range_ids) {
+        let Some(range) = range else {
             continue;
         };
         let pools: Vec<(IpAddr, IpAddr)> = s.pools.iter().map(|p| (p.from, p.to)).collect();
@@ -884,7 +881,8 @@ pub(crate) async fn sync_dhcp(
             other => return Err(ServiceError::Unexpected(format!("{other:?}")).into()),
         }
     }
-    let scope_of = |a: IpAddr| scope_for(&known, &ranges, a);
+    let table = ScopeTable::new(app, known).await?;
+    let scope_of = |a: IpAddr| table.find(a);
     let (have_res, have_leases): (Vec<DhcpReservation>, Vec<DhcpLease>) = {
         let sid2 = sid;
         read_system(app, move |v| {
@@ -894,10 +892,9 @@ pub(crate) async fn sync_dhcp(
                 .filter(|s| s.server == sid2)
                 .map(|s| s.id)
                 .collect();
-            let res = v
-                .dhcp_reservations(None)
-                .into_iter()
-                .filter(|r| scopes.contains(&r.scope))
+            let res = scopes
+                .iter()
+                .flat_map(|s| v.dhcp_reservations(Some(*s)))
                 .collect();
             let leases = scopes.iter().flat_map(|s| v.dhcp_leases(*s)).collect();
             Ok((res, leases))
@@ -986,14 +983,31 @@ pub(crate) async fn sync_dhcp(
     Ok(report)
 }
 
-/// The scope whose range holds `a`.
-fn scope_for<'a>(known: &'a [DhcpScope], ranges: &[Range], a: IpAddr) -> Option<&'a DhcpScope> {
-    known.iter().find(|s| {
-        ranges
-            .iter()
-            .find(|r| r.id == s.range)
-            .is_some_and(|r| r.from <= a && a <= r.to)
-    })
+/// A server's scopes by the bounds of their ranges, for finding the scope of an address
+/// in O(log n).
+struct ScopeTable(Vec<(IpAddr, IpAddr, DhcpScope)>);
+
+impl ScopeTable {
+    async fn new(app: &Arc<App>, scopes: Vec<DhcpScope>) -> Result<ScopeTable, EngineError> {
+        let mut v = read_system(app, move |v| {
+            Ok(scopes
+                .into_iter()
+                .filter_map(|s| {
+                    let r = v.range(s.range).ok()?.range;
+                    Some((r.from, r.to, s))
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+        v.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        Ok(ScopeTable(v))
+    }
+
+    /// The scope whose range holds `a` (the innermost, when scopes nest).
+    fn find(&self, a: IpAddr) -> Option<&DhcpScope> {
+        let end = self.0.partition_point(|x| x.0 <= a);
+        self.0[..end].iter().rev().find(|x| a <= x.1).map(|x| &x.2)
+    }
 }
 
 /// First and last address of a prefix.

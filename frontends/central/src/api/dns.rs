@@ -5,7 +5,7 @@
 //! nothing changes. Record names are relative to their zone (`@` is the apex); TXT data is
 //! kept and returned unquoted.
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use axum::http::StatusCode;
 use ipam_agent_proto::{DnsOp, RecordDelete, ZoneSpec, ZoneType};
@@ -101,7 +101,6 @@ pub(crate) fn zone_id(v: &View<'_>, r: &RefArg) -> Result<Id, EngineError> {
     }
     let text = ref_text(r);
     let text = text.trim_start_matches("dnsZones/");
-    let zones = v.dns_zones();
     let parts: Vec<&str> = text.splitn(3, ':').collect();
     let (server, view, name) = match parts.as_slice() {
         [s, vw, n] => (Some(*s), Some(*vw), *n),
@@ -111,9 +110,9 @@ pub(crate) fn zone_id(v: &View<'_>, r: &RefArg) -> Result<Id, EngineError> {
     let name =
         ipam_engine::absolute_name(name).ok_or_else(|| not_found(format!("dnsZones/{text}")))?;
     let servers = v.dns_servers();
+    let zones = v.dns_zones_named(&name);
     let matches: Vec<&DnsZone> = zones
         .iter()
-        .filter(|z| z.name == name)
         .filter(|z| view.is_none_or(|vw| z.view.eq_ignore_ascii_case(vw)))
         .filter(|z| {
             server.is_none_or(|s| {
@@ -613,11 +612,18 @@ async fn create_zone(ctx: &Ctx) -> ApiResult {
         Some(Outcome::Created(r)) => r.clone(),
         _ => String::new(),
     };
-    drop(_g);
-    // The records the server made for the new zone (SOA, NS) come in by synchronization.
-    if let Err(e) = services::sync_dns(&ctx.app, &server, false).await {
-        tracing::warn!(zone = reference, "reading the new zone back failed: {e}");
+    // The records the server made for the new zone (NS) are read in now, still under the
+    // server's lock.
+    if let Some(id) = ObjKey::parse_ref(&reference).and_then(|k| k.id()) {
+        let comment = format!(
+            "synchronized from DNS server {}: the new zone {name}",
+            server.name
+        );
+        if let Err(e) = services::sync_zone_records(&ctx.app, &server, id, &comment).await {
+            tracing::warn!(zone = reference, "reading the new zone back failed: {e}");
+        }
     }
+    drop(_g);
     Ok(Reply::Created(json!({ "ref": reference })))
 }
 
@@ -893,23 +899,31 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
             require(v, Permission::Create, None)?;
             let servers = v.dns_servers();
             let mut zones = Vec::new();
+            // Each distinct zone ref is resolved once.
+            let mut seen: HashMap<&str, Result<(DnsZone, DnsServer), String>> = HashMap::new();
             for zr in &zone_refs {
                 let Some(zr) = zr else {
                     zones.push(Err("dnsZoneRef is missing".to_string()));
                     continue;
                 };
+                if let Some(known) = seen.get(zr.as_str()) {
+                    zones.push(known.clone());
+                    continue;
+                }
                 let r = ref_of(zr, "dnsZones");
-                match zone_id(v, &r).and_then(|id| v.dns_zone(id)) {
+                let found = match zone_id(v, &r).and_then(|id| v.dns_zone(id)) {
                     Ok(z) => {
                         let s = servers
                             .iter()
                             .find(|s| s.id == z.server)
                             .cloned()
                             .ok_or_else(|| not_found(format!("the server of {}", z.name)))?;
-                        zones.push(Ok((z, s)));
+                        Ok((z, s))
                     }
-                    Err(e) => zones.push(Err(e.to_string())),
-                }
+                    Err(e) => Err(e.to_string()),
+                };
+                seen.insert(zr.as_str(), found.clone());
+                zones.push(found);
             }
             Ok(zones)
         })
