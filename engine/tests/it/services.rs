@@ -317,3 +317,56 @@ fn dhcp_reservations_and_leases_link_and_reload_from_the_database_and_a_snapshot
         .is_empty());
     assert_eq!(state(&e, admin, "192.0.2.42").0, RecordState::Claimed);
 }
+
+#[test]
+fn a_refused_transaction_leaves_no_record_link_or_index_entry_behind() {
+    let d = TempDir::new("dnsrollback");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    create_range(&e, admin, "10.2.0.0", "10.2.0.255");
+    let s = server(&e, admin);
+    let z = zone(&e, admin, s, "roll.test");
+    let seq = e.committed_seq();
+    // The first two commands apply, the third is refused: all three are undone.
+    let err = e
+        .submit(ipam_engine::Transaction {
+            user: admin,
+            comment: String::new(),
+            idempotency_key: None,
+            commands: vec![
+                Command::PutService(record(z, "a", "A", "10.2.0.9")),
+                Command::PutService(record(z, "9", "PTR", "a.roll.test.")),
+                Command::PutService(record(z, "b", "A", "not-an-address")),
+            ],
+        })
+        .unwrap_err();
+    assert!(err.to_string().contains("IPv4"), "{err}");
+    assert_eq!(e.committed_seq(), seq);
+    assert_eq!(state(&e, admin, "10.2.0.9"), (RecordState::Free, false));
+    let (links, records, found) = e
+        .read(admin, move |v| {
+            Ok((
+                v.address_links(DEFAULT_SPACE, ip("10.2.0.9")),
+                v.dns_records(z)?,
+                v.find_dns_record(z, "a", "A", "10.2.0.9"),
+            ))
+        })
+        .unwrap();
+    assert_eq!(links, Default::default());
+    assert!(records.is_empty());
+    assert_eq!(found, None);
+    // The same records then go in normally, and a rename keeps the content index right.
+    let a = put(&e, admin, record(z, "a", "A", "10.2.0.9")).unwrap();
+    let mut r = e.read(admin, move |v| v.dns_record(a)).unwrap();
+    r.name = "renamed".into();
+    submit(&e, admin, Command::PutService(ServiceObject::DnsRecord(r))).unwrap();
+    let (old, new) = e
+        .read(admin, move |v| {
+            Ok((
+                v.find_dns_record(z, "a", "A", "10.2.0.9"),
+                v.find_dns_record(z, "renamed", "A", "10.2.0.9"),
+            ))
+        })
+        .unwrap();
+    assert_eq!((old, new), (None, Some(a)));
+    assert_eq!(state(&e, admin, "10.2.0.9"), (RecordState::Assigned, true));
+}
