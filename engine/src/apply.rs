@@ -550,6 +550,8 @@ impl Tx<'_> {
             };
         }
         self.put(ObjKey::Range(id), Some(Object::Range(r)))?;
+        // Addresses DNS or DHCP data named before the range existed are used from now on.
+        self.settle_range(id)?;
         Ok(id)
     }
 
@@ -622,6 +624,19 @@ impl Tx<'_> {
         for &r in ids.iter().rev() {
             let k = ObjKey::Range(r);
             self.check(Permission::Delete, Some(&k))?;
+            if let Some(sc) = self.st.range_scopes.get(&r).and_then(|s| s.first()) {
+                let name = self
+                    .st
+                    .scopes
+                    .get(sc)
+                    .map_or_else(String::new, |s| s.name.clone());
+                return Err(EngineError::InUse {
+                    object: k,
+                    reason: format!(
+                        "the DHCP scope {name} (dhcpScopes/{sc}) serves it: delete the scope first"
+                    ),
+                });
+            }
             self.put(ObjKey::Access(ObjType::Range, r), None)?;
             self.put(k, None)?;
         }

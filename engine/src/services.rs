@@ -32,11 +32,29 @@ impl Tx<'_> {
         let creating = key0.id() == Some(0);
         let t = key0.obj_type();
         let id = if creating {
-            let perm = match t {
-                ObjType::DnsServer | ObjType::DhcpServer => Permission::Administer,
-                _ => Permission::Create,
-            };
-            self.check(perm, None)?;
+            // Creation is checked on what the object goes under, so access entries on a zone
+            // or scope (or range) decide who may add to it.
+            match &obj {
+                Object::DnsServer(_) | Object::DhcpServer(_) => {
+                    self.check(Permission::Administer, None)?
+                }
+                Object::DnsZone(z) => {
+                    self.check(Permission::Create, Some(&ObjKey::DnsServer(z.server)))?
+                }
+                Object::DnsRecord(r) => {
+                    self.check(Permission::Create, Some(&ObjKey::DnsZone(r.zone)))?
+                }
+                Object::DhcpScope(s) => {
+                    self.check(Permission::Create, Some(&ObjKey::Range(s.range)))?
+                }
+                Object::DhcpReservation(r) => {
+                    self.check(Permission::Create, Some(&ObjKey::DhcpScope(r.scope)))?
+                }
+                Object::DhcpLease(l) => {
+                    self.check(Permission::Create, Some(&ObjKey::DhcpScope(l.scope)))?
+                }
+                _ => self.check(Permission::Create, None)?,
+            }
             self.st.issue_id()
         } else {
             let id = key0.id().unwrap_or_default();
@@ -199,11 +217,29 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Whether the address lies in a range that is not locked (a locked range's records do
+    /// not change, and nothing is allocated in it anyway).
     fn in_a_range(&self, space: Id, addr: IpAddr) -> bool {
         self.st
             .spaces
             .get(&space)
-            .is_some_and(|s| s.idx.deepest(addr).is_some())
+            .and_then(|s| s.idx.deepest(addr))
+            .and_then(|d| self.st.ranges.get(&d))
+            .is_some_and(|e| !e.range.locked)
+    }
+
+    /// Marks the linked addresses of a range that was just created.
+    pub(crate) fn settle_range(&mut self, id: Id) -> Result<(), EngineError> {
+        let Some(r) = self.st.ranges.get(&id).map(|e| e.range.clone()) else {
+            return Ok(());
+        };
+        let addrs: BTreeSet<(Id, IpAddr)> = self
+            .st
+            .links
+            .range((r.space, r.from)..=(r.space, r.to))
+            .map(|(k, _)| *k)
+            .collect();
+        self.settle(addrs)
     }
 
     /// The image an address record gets: a linked address inside a range never becomes
@@ -333,7 +369,12 @@ impl Tx<'_> {
                         format!("a reservation names 1 to {MAX_RESERVATION_ADDRESSES} addresses"),
                     ));
                 }
-                let range = &self.st.ranges[&scope.range].range;
+                let range = &self
+                    .st
+                    .ranges
+                    .get(&scope.range)
+                    .ok_or_else(|| not_found(&ObjKey::Range(scope.range)))?
+                    .range;
                 for a in &r.addresses {
                     if !(range.from <= *a && *a <= range.to) || a.is_ipv4() != range.from.is_ipv4()
                     {
@@ -376,7 +417,12 @@ impl Tx<'_> {
                     .get(&l.scope)
                     .ok_or_else(|| not_found(&ObjKey::DhcpScope(l.scope)))?;
                 l.space = scope.space;
-                let range = &self.st.ranges[&scope.range].range;
+                let range = &self
+                    .st
+                    .ranges
+                    .get(&scope.range)
+                    .ok_or_else(|| not_found(&ObjKey::Range(scope.range)))?
+                    .range;
                 if !(range.from <= l.addr && l.addr <= range.to) {
                     return Err(EngineError::invalid(
                         "address",

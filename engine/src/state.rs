@@ -66,7 +66,9 @@ pub(crate) struct State {
     pub(crate) scope_reservations: HashMap<Id, BTreeSet<Id>, IdHasher>,
     pub(crate) scope_leases: HashMap<Id, BTreeSet<Id>, IdHasher>,
     /// DNS records, reservations and active leases by the address they name (derived).
-    pub(crate) links: HashMap<(Id, IpAddr), Links>,
+    pub(crate) links: BTreeMap<(Id, IpAddr), Links>,
+    /// The scopes on each range (derived).
+    pub(crate) range_scopes: HashMap<Id, BTreeSet<Id>, IdHasher>,
     pub(crate) next_id: Id,
     /// Sequence number of the last change applied (committed or not).
     pub(crate) applied_seq: u64,
@@ -445,10 +447,18 @@ impl State {
                     _ => None,
                 })
             }
-            (ObjKey::DhcpScope(id), img) => put_map(&mut self.scopes, *id, img, |o| match o {
-                Object::DhcpScope(d) => Some(d),
-                _ => None,
-            }),
+            (ObjKey::DhcpScope(id), img) => {
+                if let Some(old) = self.scopes.get(id) {
+                    unindex(&mut self.range_scopes, old.range, *id);
+                }
+                if let Some(Object::DhcpScope(sc)) = &img {
+                    self.range_scopes.entry(sc.range).or_default().insert(*id);
+                }
+                put_map(&mut self.scopes, *id, img, |o| match o {
+                    Object::DhcpScope(d) => Some(d),
+                    _ => None,
+                })
+            }
             (ObjKey::DhcpReservation(id), img) => {
                 let r = match img {
                     Some(Object::DhcpReservation(r)) => Some(r),

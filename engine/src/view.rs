@@ -463,6 +463,19 @@ impl<'a> View<'a> {
             .collect()
     }
 
+    /// The DHCP scopes on a range (usually none or one) the user may read.
+    pub fn dhcp_scopes_of_range(&self, range: Id) -> Vec<DhcpScope> {
+        self.st
+            .range_scopes
+            .get(&range)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.st.scopes.get(id))
+            .filter(|s| self.can_read(&ObjKey::DhcpScope(s.id)))
+            .cloned()
+            .collect()
+    }
+
     /// One DHCP scope.
     pub fn dhcp_scope(&self, id: Id) -> Result<DhcpScope, EngineError> {
         let key = ObjKey::DhcpScope(id);

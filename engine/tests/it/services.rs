@@ -11,7 +11,7 @@ use ipam_engine::{
 
 use crate::{addresses, alloc, config, create_range, ip, open, store, submit, TempDir};
 
-fn created(o: Outcome) -> Id {
+pub fn created(o: Outcome) -> Id {
     match o {
         Outcome::Created(r) => r.rsplit('/').next().unwrap().parse().unwrap(),
         other => panic!("expected a creation, got {other:?}"),
@@ -369,4 +369,124 @@ fn a_refused_transaction_leaves_no_record_link_or_index_entry_behind() {
         .unwrap();
     assert_eq!((old, new), (None, Some(a)));
     assert_eq!(state(&e, admin, "10.2.0.9"), (RecordState::Assigned, true));
+}
+
+#[test]
+fn ranges_made_later_count_named_addresses_scoped_ranges_stay_and_zone_entries_decide() {
+    use ipam_engine::model::{AccessEntry, Permission, Principal};
+    use ipam_engine::{NewRange, UserSpec};
+    let d = TempDir::new("dnslater");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    let s = server(&e, admin);
+    let z1 = zone(&e, admin, s, "one.test");
+    let z2 = zone(&e, admin, s, "two.test");
+    // A record naming an address before any range holds it: counted once the range exists.
+    put(&e, admin, record(z1, "early", "A", "10.3.0.1")).unwrap();
+    assert_eq!(state(&e, admin, "10.3.0.1"), (RecordState::Free, false));
+    let r = create_range(&e, admin, "10.3.0.0", "10.3.0.255");
+    assert_eq!(state(&e, admin, "10.3.0.1"), (RecordState::Assigned, true));
+    let got = addresses(submit(&e, admin, alloc(vec![r], 1, AllocMode::Assign)).unwrap());
+    assert_eq!(
+        got,
+        vec![ip("10.3.0.2")],
+        ".0 is the network, .1 is named by DNS"
+    );
+
+    // A range a DHCP scope serves cannot be deleted from under it.
+    let dhcp = put(
+        &e,
+        admin,
+        ServiceObject::DhcpServer(DhcpServer {
+            id: 0,
+            name: "kea".into(),
+            agent: "127.0.0.1:4151".into(),
+            kind: "kea".into(),
+        }),
+    )
+    .unwrap();
+    let sub = submit(
+        &e,
+        admin,
+        Command::CreateRange(NewRange {
+            from: Some(ip("10.4.0.0")),
+            to: Some(ip("10.4.0.255")),
+            ..Default::default()
+        }),
+    )
+    .map(created)
+    .unwrap();
+    put(
+        &e,
+        admin,
+        ServiceObject::DhcpScope(DhcpScope {
+            id: 0,
+            server: dhcp,
+            range: sub,
+            space: 0,
+            name: String::new(),
+            description: String::new(),
+            enabled: true,
+            pools: vec![],
+            options: vec![],
+        }),
+    )
+    .unwrap();
+    let err = submit(
+        &e,
+        admin,
+        Command::DeleteRange {
+            id: sub,
+            subtree: false,
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("DHCP scope"), "{err}");
+
+    // Creating records is checked on the zone: a denial there wins over the role.
+    submit(
+        &e,
+        admin,
+        Command::CreateRole {
+            name: "dns-writers".into(),
+            description: String::new(),
+            permissions: [Permission::Read, Permission::Create].into_iter().collect(),
+        },
+    )
+    .unwrap();
+    let role = e.read(admin, |v| Ok(v.roles())).unwrap();
+    let role = role.iter().find(|r| r.name == "dns-writers").unwrap().id;
+    submit(
+        &e,
+        admin,
+        Command::CreateUser(UserSpec {
+            name: Some("dana".into()),
+            password: Some("pw".into()),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let dana = e.authenticate("dana", "pw").unwrap();
+    submit(
+        &e,
+        admin,
+        Command::AddMembership(ipam_engine::Membership::UserRole { user: dana, role }),
+    )
+    .unwrap();
+    submit(
+        &e,
+        admin,
+        Command::SetAccess {
+            obj_type: ipam_engine::ObjType::DnsZone,
+            obj_id: z2,
+            entries: vec![AccessEntry {
+                principal: Principal::User(dana),
+                allow: Default::default(),
+                deny: [Permission::Create].into_iter().collect(),
+            }],
+        },
+    )
+    .unwrap();
+    put(&e, dana, record(z1, "ok", "TXT", "fine")).unwrap();
+    let err = put(&e, dana, record(z2, "no", "TXT", "refused")).unwrap_err();
+    assert!(err.to_string().contains("dnsZones/"), "{err}");
 }

@@ -52,6 +52,10 @@ pub(crate) enum ServiceError {
         /// Its message.
         message: String,
     },
+    /// No answer in time: the server may or may not have applied the change. Central has
+    /// not recorded it; the next synchronization reads what the server holds.
+    #[error("{0}; the server may have applied the change: Central did not record it, and reads the server's state at the next synchronization")]
+    Uncertain(String),
     /// The agent answered something else than expected.
     #[error("unexpected answer from the agent: {0}")]
     Unexpected(String),
@@ -61,14 +65,14 @@ impl From<LinkError> for ServiceError {
     fn from(e: LinkError) -> ServiceError {
         match e {
             LinkError::Remote(r) => match r.code {
-                RemoteErrorCode::ServerDown | RemoteErrorCode::Timeout => {
-                    ServiceError::Unreachable(r.message)
-                }
+                RemoteErrorCode::ServerDown => ServiceError::Unreachable(r.message),
+                RemoteErrorCode::Timeout => ServiceError::Uncertain(r.message),
                 code => ServiceError::Refused {
                     code,
                     message: r.message,
                 },
             },
+            e @ LinkError::Timeout { .. } => ServiceError::Uncertain(e.to_string()),
             other => ServiceError::Unreachable(other.to_string()),
         }
     }
@@ -588,7 +592,19 @@ pub(crate) async fn sync_dns(
                         last_modified: 0,
                     }))],
                 )
-                .await?;
+                .await;
+                let out = match out {
+                    Ok(out) => out,
+                    Err(e) => {
+                        // A zone the model cannot keep does not hold back the others.
+                        tracing::warn!(
+                            server = server.name,
+                            zone = name,
+                            "zone not synchronized: {e}"
+                        );
+                        continue;
+                    }
+                };
                 report.created += 1;
                 match out.first() {
                     Some(Outcome::Created(r)) => ObjKey::parse_ref(r)
@@ -713,10 +729,13 @@ pub(crate) async fn sync_zone_records(
         })));
     }
     if zone.serial != serial {
-        cmds.push(Command::PutService(ServiceObject::DnsZone(DnsZone {
-            serial,
-            ..zone.clone()
-        })));
+        // The zone as it is now (its properties may have changed while the server was read).
+        if let Ok(now) = read_system(app, move |v| v.dns_zone(zone_id)).await {
+            cmds.push(Command::PutService(ServiceObject::DnsZone(DnsZone {
+                serial,
+                ..now
+            })));
+        }
     }
     submit_lenient(app, comment, cmds).await;
     Ok(report)
@@ -886,10 +905,11 @@ pub(crate) async fn sync_dhcp(
     let (have_res, have_leases): (Vec<DhcpReservation>, Vec<DhcpLease>) = {
         let sid2 = sid;
         read_system(app, move |v| {
+            // Disabled scopes are Central's only: the server has nothing of theirs.
             let scopes: Vec<Id> = v
                 .dhcp_scopes()
                 .into_iter()
-                .filter(|s| s.server == sid2)
+                .filter(|s| s.server == sid2 && s.enabled)
                 .map(|s| s.id)
                 .collect();
             let res = scopes
@@ -918,22 +938,26 @@ pub(crate) async fn sync_dhcp(
             addresses: vec![r.address],
         });
     }
+    type ResKey = (Id, String, Vec<IpAddr>);
+    let mut wanted: HashMap<ResKey, DhcpReservation> = wanted
+        .into_iter()
+        .map(|w| {
+            (
+                (w.scope, w.client_identifier.clone(), w.addresses.clone()),
+                w,
+            )
+        })
+        .collect();
     for h in &have_res {
-        match wanted.iter().position(|w| {
-            w.scope == h.scope
-                && w.client_identifier == h.client_identifier
-                && w.addresses == h.addresses
-        }) {
-            Some(i) => {
-                wanted.remove(i);
-            }
-            None => {
-                report.deleted += 1;
-                cmds.push(Command::DeleteService(ObjKey::DhcpReservation(h.id)));
-            }
+        let k = (h.scope, h.client_identifier.clone(), h.addresses.clone());
+        if wanted.remove(&k).is_none() {
+            report.deleted += 1;
+            cmds.push(Command::DeleteService(ObjKey::DhcpReservation(h.id)));
         }
     }
-    for w in wanted {
+    let mut add: Vec<DhcpReservation> = wanted.into_values().collect();
+    add.sort_by(|a, b| (a.scope, &a.addresses).cmp(&(b.scope, &b.addresses)));
+    for w in add {
         report.created += 1;
         cmds.push(Command::PutService(ServiceObject::DhcpReservation(w)));
     }
@@ -999,7 +1023,7 @@ impl ScopeTable {
                 .collect::<Vec<_>>())
         })
         .await?;
-        v.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        v.sort_by_key(|a| (a.0, a.1));
         Ok(ScopeTable(v))
     }
 

@@ -259,6 +259,27 @@ async fn scope_ctx(
     .await
 }
 
+/// [`scope_ctx`] read under the server's lock (taken after a first read finds the server),
+/// so that a synchronization cannot change the scope between the read and the write.
+async fn locked_scope(
+    ctx: &Ctx,
+    r: RefArg,
+    perm: Permission,
+) -> Result<
+    (
+        tokio::sync::OwnedMutexGuard<()>,
+        DhcpScope,
+        Cidr,
+        DhcpServer,
+    ),
+    ApiError,
+> {
+    let server = scope_ctx(ctx, r.clone(), perm).await?.2;
+    let g = ctx.app.services.lock(false, server.id).await;
+    let (s, subnet, server) = scope_ctx(ctx, r, perm).await?;
+    Ok((g, s, subnet, server))
+}
+
 fn wire_scope(s: &DhcpScope, subnet: Cidr) -> Scope {
     Scope {
         subnet,
@@ -379,8 +400,7 @@ pub(crate) async fn scopes(ctx: &Ctx, t: &Target) -> ApiResult {
             .map(Reply::Ok),
         (Some(r), "PUT") => update_scope(ctx, r).await,
         (Some(r), _) => {
-            let (s, subnet, server) = scope_ctx(ctx, r, Permission::Delete).await?;
-            let _g = ctx.app.services.lock(false, server.id).await;
+            let (_g, s, subnet, server) = locked_scope(ctx, r, Permission::Delete).await?;
             if s.enabled {
                 match ctx
                     .app
@@ -396,8 +416,30 @@ pub(crate) async fn scopes(ctx: &Ctx, t: &Target) -> ApiResult {
                     Err(e) => return Err(e.into()),
                 }
             }
-            ctx.submit(vec![Command::DeleteService(ObjKey::DhcpScope(s.id))])
-                .await?;
+            if let Err(e) = ctx
+                .submit(vec![Command::DeleteService(ObjKey::DhcpScope(s.id))])
+                .await
+            {
+                if s.enabled {
+                    // Put the scope and its reservations back on the server.
+                    let sid = s.id;
+                    let res = ctx
+                        .lookup(move |v| Ok(v.dhcp_reservations(Some(sid))))
+                        .await
+                        .unwrap_or_default();
+                    let back = DhcpOp::CreateScope {
+                        scope: wire_scope(&s, subnet),
+                    };
+                    let _ = ctx.app.services.dhcp(&server, back).await;
+                    for r in &res {
+                        if let Ok(w) = wire_reservation(r, subnet) {
+                            let op = DhcpOp::AddReservation { reservation: w };
+                            let _ = ctx.app.services.dhcp(&server, op).await;
+                        }
+                    }
+                }
+                return Err(e);
+            }
             Ok(Reply::NoContent)
         }
     }
@@ -453,13 +495,13 @@ async fn create_scope(ctx: &Ctx) -> ApiResult {
     let space = super::ranges::space_param(ctx)?;
     let (server, subnet, range) = ctx
         .lookup(move |v| {
-            require(v, Permission::Create, None)?;
             let sr = range_ref.trim().trim_start_matches("ranges/");
             let space = super::ranges::space_id(v, space.as_deref())?;
             let rr = super::routes::ref_arg("ranges", &super::params::segments(sr))
                 .ok_or_else(|| not_found(format!("ranges/{sr}")))?;
             let rid = super::ranges::range_id(v, space, &rr)?;
             let rv = v.range(rid)?;
+            require(v, Permission::Create, Some(&ObjKey::Range(rid)))?;
             let len = rv.prefix_len.ok_or_else(|| EngineError::Invalid {
                 field: "rangeRef",
                 reason: format!(
@@ -534,7 +576,7 @@ async fn create_scope(ctx: &Ctx) -> ApiResult {
 }
 
 async fn update_scope(ctx: &Ctx, r: RefArg) -> ApiResult {
-    let (old, subnet, server) = scope_ctx(ctx, r, Permission::Modify).await?;
+    let (_g, old, subnet, server) = locked_scope(ctx, r, Permission::Modify).await?;
     let mut s = old.clone();
     let mut pairs: Vec<(String, Value)> = match ctx.params.get("properties") {
         Some(p) => super::params::properties(p)?,
@@ -558,23 +600,37 @@ async fn update_scope(ctx: &Ctx, r: RefArg) -> ApiResult {
             }
         }
     }
-    let _g = ctx.app.services.lock(false, server.id).await;
     let wire = wire_scope(&s, subnet);
     wire.validate()
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let op = match (old.enabled, s.enabled) {
-        (false, true) => Some(DhcpOp::CreateScope { scope: wire }),
-        (true, false) => Some(DhcpOp::DeleteScope { subnet }),
-        (true, true) if wire_scope(&old, subnet) != wire => {
-            Some(DhcpOp::UpdateScope { scope: wire })
-        }
-        _ => None,
+    let before = wire_scope(&old, subnet);
+    let (op, back) = match (old.enabled, s.enabled) {
+        (false, true) => (
+            Some(DhcpOp::CreateScope { scope: wire }),
+            Some(DhcpOp::DeleteScope { subnet }),
+        ),
+        (true, false) => (
+            Some(DhcpOp::DeleteScope { subnet }),
+            Some(DhcpOp::CreateScope { scope: before }),
+        ),
+        (true, true) if before != wire => (
+            Some(DhcpOp::UpdateScope { scope: wire }),
+            Some(DhcpOp::UpdateScope { scope: before }),
+        ),
+        _ => (None, None),
     };
     if let Some(op) = op {
         ctx.app.services.dhcp(&server, op).await?;
     }
-    ctx.submit(vec![Command::PutService(ServiceObject::DhcpScope(s))])
-        .await?;
+    if let Err(e) = ctx
+        .submit(vec![Command::PutService(ServiceObject::DhcpScope(s))])
+        .await
+    {
+        if let Some(back) = back {
+            let _ = ctx.app.services.dhcp(&server, back).await;
+        }
+        return Err(e);
+    }
     Ok(Reply::NoContent)
 }
 
@@ -594,7 +650,7 @@ pub(crate) async fn options(ctx: &Ctx, t: &Target) -> ApiResult {
             .await
             .map(Reply::Ok);
     }
-    let (old, subnet, server) = scope_ctx(ctx, r, Permission::Modify).await?;
+    let (_g, old, subnet, server) = locked_scope(ctx, r, Permission::Modify).await?;
     let opts = parse_options(
         ctx.params
             .get("dhcpOptions")
@@ -607,7 +663,6 @@ pub(crate) async fn options(ctx: &Ctx, t: &Target) -> ApiResult {
     let wire = wire_scope(&s, subnet);
     wire.validate()
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    let _g = ctx.app.services.lock(false, server.id).await;
     if s.enabled {
         ctx.app
             .services
@@ -620,8 +675,20 @@ pub(crate) async fn options(ctx: &Ctx, t: &Target) -> ApiResult {
             )
             .await?;
     }
-    ctx.submit(vec![Command::PutService(ServiceObject::DhcpScope(s))])
-        .await?;
+    let enabled = s.enabled;
+    if let Err(e) = ctx
+        .submit(vec![Command::PutService(ServiceObject::DhcpScope(s))])
+        .await
+    {
+        if enabled {
+            let back = DhcpOp::SetOptions {
+                subnet: Some(subnet),
+                options: wire_scope(&old, subnet).options,
+            };
+            let _ = ctx.app.services.dhcp(&server, back).await;
+        }
+        return Err(e);
+    }
     Ok(Reply::NoContent)
 }
 
@@ -673,7 +740,7 @@ pub(crate) async fn scope_reservations(ctx: &Ctx, t: &Target) -> ApiResult {
             .await
             .map(Reply::Ok);
     }
-    let (scope, subnet, server) = scope_ctx(ctx, r, Permission::Create).await?;
+    let (_g, scope, subnet, server) = locked_scope(ctx, r, Permission::Create).await?;
     let body = ctx
         .params
         .object("dhcpReservation")?
@@ -700,7 +767,6 @@ pub(crate) async fn scope_reservations(ctx: &Ctx, t: &Target) -> ApiResult {
         Ok(())
     })
     .await?;
-    let _g = ctx.app.services.lock(false, server.id).await;
     if scope.enabled {
         ctx.app
             .services
@@ -845,16 +911,17 @@ pub(crate) async fn reservation(ctx: &Ctx, t: &Target) -> ApiResult {
     } else {
         Permission::Delete
     };
-    let old = ctx
-        .lookup(move |v| {
-            let r = v.dhcp_reservation(id)?;
-            require(v, perm, Some(&ObjKey::DhcpReservation(id)))?;
-            Ok(r)
-        })
-        .await?;
-    let (scope, subnet, server) = scope_ctx(ctx, RefArg::Id(old.scope), Permission::Read).await?;
+    let lookup = move |v: &View<'_>| {
+        let r = v.dhcp_reservation(id)?;
+        require(v, perm, Some(&ObjKey::DhcpReservation(id)))?;
+        Ok(r)
+    };
+    let first = ctx.lookup(lookup).await?;
+    let (_g, scope, subnet, server) =
+        locked_scope(ctx, RefArg::Id(first.scope), Permission::Read).await?;
+    // Read again under the lock: a synchronization may have changed it meanwhile.
+    let old = ctx.lookup(lookup).await?;
     let old_wire = wire_reservation(&old, subnet)?;
-    let _g = ctx.app.services.lock(false, server.id).await;
     if ctx.method == "DELETE" {
         if scope.enabled {
             match ctx
@@ -864,7 +931,7 @@ pub(crate) async fn reservation(ctx: &Ctx, t: &Target) -> ApiResult {
                     &server,
                     DhcpOp::DeleteReservation {
                         subnet: Some(subnet),
-                        identifier: old_wire.identifier,
+                        identifier: old_wire.identifier.clone(),
                     },
                 )
                 .await
@@ -877,8 +944,18 @@ pub(crate) async fn reservation(ctx: &Ctx, t: &Target) -> ApiResult {
                 Err(e) => return Err(e.into()),
             }
         }
-        ctx.submit(vec![Command::DeleteService(ObjKey::DhcpReservation(id))])
-            .await?;
+        if let Err(e) = ctx
+            .submit(vec![Command::DeleteService(ObjKey::DhcpReservation(id))])
+            .await
+        {
+            if scope.enabled {
+                let back = DhcpOp::AddReservation {
+                    reservation: old_wire,
+                };
+                let _ = ctx.app.services.dhcp(&server, back).await;
+            }
+            return Err(e);
+        }
         return Ok(Reply::NoContent);
     }
     let mut body: Map<String, Value> = match ctx.params.get("properties") {
@@ -893,45 +970,50 @@ pub(crate) async fn reservation(ctx: &Ctx, t: &Target) -> ApiResult {
     new_wire
         .validate()
         .map_err(|e| ApiError::invalid(e.to_string()))?;
-    if scope.enabled && new_wire != old_wire {
-        ctx.app
-            .services
-            .dhcp(
-                &server,
-                DhcpOp::DeleteReservation {
-                    subnet: Some(subnet),
-                    identifier: old_wire.identifier.clone(),
-                },
-            )
-            .await?;
-        if let Err(e) = ctx
-            .app
-            .services
-            .dhcp(
-                &server,
-                DhcpOp::AddReservation {
-                    reservation: new_wire,
-                },
-            )
-            .await
-        {
-            let _ = ctx
-                .app
-                .services
-                .dhcp(
-                    &server,
-                    DhcpOp::AddReservation {
-                        reservation: old_wire,
-                    },
-                )
-                .await;
+    // The model's checks first (addresses in the scope, no other reservation of the client
+    // or the address), so the server is not changed for what the model would refuse.
+    let check = new.clone();
+    ctx.lookup(move |v| {
+        if let Some(o) = v.dhcp_reservations(Some(check.scope)).iter().find(|o| {
+            o.id != check.id
+                && (o.client_identifier == check.client_identifier
+                    || o.addresses.iter().any(|a| check.addresses.contains(a)))
+        }) {
+            return Err(EngineError::NameTaken {
+                kind: ipam_engine::ObjType::DhcpReservation,
+                name: format!("{} ({})", o.client_identifier, o.name),
+            });
+        }
+        Ok(())
+    })
+    .await?;
+    let swap = scope.enabled && new_wire != old_wire;
+    let del = |w: &Reservation| DhcpOp::DeleteReservation {
+        subnet: Some(subnet),
+        identifier: w.identifier.clone(),
+    };
+    let add = |w: &Reservation| DhcpOp::AddReservation {
+        reservation: w.clone(),
+    };
+    if swap {
+        ctx.app.services.dhcp(&server, del(&old_wire)).await?;
+        if let Err(e) = ctx.app.services.dhcp(&server, add(&new_wire)).await {
+            let _ = ctx.app.services.dhcp(&server, add(&old_wire)).await;
             return Err(e.into());
         }
     }
-    ctx.submit(vec![Command::PutService(ServiceObject::DhcpReservation(
-        new,
-    ))])
-    .await?;
+    if let Err(e) = ctx
+        .submit(vec![Command::PutService(ServiceObject::DhcpReservation(
+            new,
+        ))])
+        .await
+    {
+        if swap {
+            let _ = ctx.app.services.dhcp(&server, del(&new_wire)).await;
+            let _ = ctx.app.services.dhcp(&server, add(&old_wire)).await;
+        }
+        return Err(e);
+    }
     Ok(Reply::NoContent)
 }
 

@@ -40,6 +40,9 @@ impl From<ServiceError> for ApiError {
                 C::Invalid | C::Unsupported => ApiError::invalid(msg),
                 _ => ApiError::new(StatusCode::BAD_GATEWAY, codes::SERVER_REFUSED, msg),
             },
+            ServiceError::Uncertain(_) => {
+                ApiError::new(StatusCode::GATEWAY_TIMEOUT, codes::SERVER_UNCERTAIN, msg)
+            }
             ServiceError::Unexpected(_) => {
                 ApiError::new(StatusCode::BAD_GATEWAY, codes::SERVER_REFUSED, msg)
             }
@@ -527,7 +530,6 @@ async fn create_zone(ctx: &Ctx) -> ApiResult {
     let name2 = name.clone();
     let server = ctx
         .lookup(move |v| {
-            require(v, Permission::Create, None)?;
             let servers = v.dns_servers();
             let s = match &server_ref {
                 Some(r) => {
@@ -544,9 +546,10 @@ async fn create_zone(ctx: &Ctx) -> ApiResult {
                     _ => return Err(invalid("dnsViewRef", "several DNS servers are known: say which with dnsViewRef, dnsServerRef or authority")),
                 },
             };
-            if v.dns_zones()
+            require(v, Permission::Create, Some(&ObjKey::DnsServer(s.id)))?;
+            if v.dns_zones_named(&name2)
                 .iter()
-                .any(|z| z.server == s.id && z.view.is_empty() && z.name == name2)
+                .any(|z| z.server == s.id && z.view.is_empty())
             {
                 return Err(EngineError::NameTaken {
                     kind: ipam_engine::ObjType::DnsZone,
@@ -628,13 +631,16 @@ async fn create_zone(ctx: &Ctx) -> ApiResult {
 }
 
 async fn update_zone(ctx: &Ctx, r: RefArg) -> ApiResult {
-    let zone = ctx
-        .lookup(move |v| {
-            let z = v.dns_zone(zone_id(v, &r)?)?;
-            require(v, Permission::Modify, Some(&ObjKey::DnsZone(z.id)))?;
-            Ok(z)
-        })
-        .await?;
+    let lookup = move |v: &View<'_>| {
+        let z = v.dns_zone(zone_id(v, &r)?)?;
+        require(v, Permission::Modify, Some(&ObjKey::DnsZone(z.id)))?;
+        Ok(z)
+    };
+    let server = ctx.lookup(lookup.clone()).await?.server;
+    // Under the server's lock, so a synchronization writing the zone's serial cannot undo
+    // this change of its properties.
+    let _g = ctx.app.services.lock(true, server).await;
+    let zone = ctx.lookup(lookup).await?;
     let mut z = zone.clone();
     let mut pairs = match ctx.params.get("properties") {
         Some(p) => properties(p)?,
@@ -690,19 +696,19 @@ async fn update_zone(ctx: &Ctx, r: RefArg) -> ApiResult {
 }
 
 async fn delete_zone(ctx: &Ctx, r: RefArg) -> ApiResult {
-    let (zone, server) = ctx
-        .lookup(move |v| {
-            let z = v.dns_zone(zone_id(v, &r)?)?;
-            require(v, Permission::Delete, Some(&ObjKey::DnsZone(z.id)))?;
-            let s = v
-                .dns_servers()
-                .into_iter()
-                .find(|s| s.id == z.server)
-                .ok_or_else(|| not_found(format!("the server of zone {}", z.name)))?;
-            Ok((z, s))
-        })
-        .await?;
+    let lookup = move |v: &View<'_>| {
+        let z = v.dns_zone(zone_id(v, &r)?)?;
+        require(v, Permission::Delete, Some(&ObjKey::DnsZone(z.id)))?;
+        let s = v
+            .dns_servers()
+            .into_iter()
+            .find(|s| s.id == z.server)
+            .ok_or_else(|| not_found(format!("the server of zone {}", z.name)))?;
+        Ok((z, s))
+    };
+    let server = ctx.lookup(lookup.clone()).await?.1;
     let _g = ctx.app.services.lock(true, server.id).await;
+    let (zone, server) = ctx.lookup(lookup).await?;
     match ctx
         .app
         .services
@@ -830,6 +836,9 @@ fn build_record(n: &NewRecord, zone: &DnsZone, ttl: u32) -> Result<DnsRecord, St
         }
         services::relative_name(&a, &zone.name)
     };
+    if name != "@" && ipam_engine::absolute_name(&name).is_none() {
+        return Err(format!("{name:?} is not a DNS name"));
+    }
     let data = services::central_data(&n.rtype, n.data.trim());
     ipam_agent_dns::check_record_data(&n.rtype, &services::wire_data(&n.rtype, &data))?;
     Ok(DnsRecord {
@@ -896,7 +905,6 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
         .collect();
     let zones: Vec<Result<(DnsZone, DnsServer), String>> = ctx
         .lookup(move |v| {
-            require(v, Permission::Create, None)?;
             let servers = v.dns_servers();
             let mut zones = Vec::new();
             // Each distinct zone ref is resolved once.
@@ -912,6 +920,13 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                 }
                 let r = ref_of(zr, "dnsZones");
                 let found = match zone_id(v, &r).and_then(|id| v.dns_zone(id)) {
+                    Ok(z) if !v.can(Permission::Create, Some(&ObjKey::DnsZone(z.id))) => {
+                        return Err(EngineError::AccessDenied {
+                            user: v.user_name(v.user()).unwrap_or_default(),
+                            permission: Permission::Create,
+                            object: format!("records in {}", z.name),
+                        })
+                    }
                     Ok(z) => {
                         let s = servers
                             .iter()
@@ -1014,15 +1029,7 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
             match ctx
                 .app
                 .services
-                .dns(
-                    &server,
-                    DnsOp::UpdateRecords {
-                        zone: zone.name.clone(),
-                        view: None,
-                        deletes: vec![],
-                        adds: chunk.to_vec(),
-                    },
-                )
+                .dns(&server, update(&zone, vec![], chunk.to_vec()))
                 .await
             {
                 Ok(_) => pushed += chunk.len(),
@@ -1058,10 +1065,33 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                     }
                 }
             }
-            Err(e) => {
+            Err(e) if e.status.is_server_error() => {
+                // The model is not taking writes (shutting down, a standby, a failed
+                // database): take the records off the server again.
                 let _ = ctx.app.services.dns(&server, undo_adds(&zone, &adds)).await;
                 for (i, r) in &recs {
                     errors.push(json!({"index": i, "message": format!("record {i} ({} {} {}): {}", r.name, r.rtype, r.data, e.message)}));
+                }
+            }
+            Err(_) => {
+                // One record the model refuses: record the others one by one, and take
+                // only the refused ones off the server again.
+                for (i, r) in &recs {
+                    let one = vec![Command::PutService(ServiceObject::DnsRecord(r.clone()))];
+                    match ctx.submit(one).await {
+                        Ok(res) => {
+                            if let Some(Outcome::Created(x)) = res.outcomes.into_iter().next() {
+                                refs[*i] = x;
+                            }
+                        }
+                        Err(e) => {
+                            if r.enabled {
+                                let w = [services::to_wire(r, &zone)];
+                                let _ = ctx.app.services.dns(&server, undo_adds(&zone, &w)).await;
+                            }
+                            errors.push(json!({"index": i, "message": format!("record {i} ({} {} {}): {}", r.name, r.rtype, r.data, e.message)}));
+                        }
+                    }
                 }
             }
         }
@@ -1079,19 +1109,17 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
 }
 
 fn undo_adds(zone: &DnsZone, adds: &[ipam_agent_proto::ResourceRecord]) -> DnsOp {
-    DnsOp::UpdateRecords {
-        zone: zone.name.clone(),
-        view: None,
-        deletes: adds
-            .iter()
+    update(
+        zone,
+        adds.iter()
             .map(|a| RecordDelete {
                 name: a.name.clone(),
                 rtype: a.rtype.clone(),
                 data: Some(a.data.clone()),
             })
             .collect(),
-        adds: vec![],
-    }
+        vec![],
+    )
 }
 
 fn delete_of(r: &DnsRecord, zone: &DnsZone) -> RecordDelete {
@@ -1113,44 +1141,47 @@ pub(crate) async fn record(ctx: &Ctx, t: &Target) -> ApiResult {
             )))
         }
     };
-    let perm = match ctx.method.as_str() {
-        "GET" => Permission::Read,
-        "PUT" => Permission::Modify,
-        _ => Permission::Delete,
-    };
-    let (rec, zone, server) = ctx
-        .lookup(move |v| {
-            let r = v.dns_record(id)?;
-            require(v, perm, Some(&ObjKey::DnsRecord(id)))?;
-            let z = v.dns_zone(r.zone)?;
-            let s = v.dns_servers().into_iter().find(|s| s.id == z.server);
-            Ok((r, z, s))
-        })
-        .await?;
     if ctx.method == "GET" {
-        // A read that others' writes could make stale waits for durability like every read.
         let rec = ctx.read_quick(move |v| v.dns_record(id)).await?;
         return Ok(Reply::Ok(json!({"dnsRecord": record_json(&rec)})));
     }
-    let server = server.ok_or_else(|| ApiError::not_found("the record's DNS server is gone"))?;
+    let perm = if ctx.method == "PUT" {
+        Permission::Modify
+    } else {
+        Permission::Delete
+    };
+    let lookup = move |v: &View<'_>| {
+        let r = v.dns_record(id)?;
+        require(v, perm, Some(&ObjKey::DnsRecord(id)))?;
+        let z = v.dns_zone(r.zone)?;
+        let s = v
+            .dns_servers()
+            .into_iter()
+            .find(|s| s.id == z.server)
+            .ok_or_else(|| not_found(format!("the DNS server of zone {}", z.name)))?;
+        Ok((r, z, s))
+    };
+    let server = ctx.lookup(lookup).await?.2;
     let _g = ctx.app.services.lock(true, server.id).await;
+    // Read again under the lock: a synchronization may have changed it meanwhile.
+    let (rec, zone, server) = ctx.lookup(lookup).await?;
     if ctx.method == "DELETE" {
         if rec.enabled {
             ctx.app
                 .services
-                .dns(
-                    &server,
-                    DnsOp::UpdateRecords {
-                        zone: zone.name.clone(),
-                        view: None,
-                        deletes: vec![delete_of(&rec, &zone)],
-                        adds: vec![],
-                    },
-                )
+                .dns(&server, update(&zone, vec![delete_of(&rec, &zone)], vec![]))
                 .await?;
         }
-        ctx.submit(vec![Command::DeleteService(ObjKey::DnsRecord(id))])
-            .await?;
+        if let Err(e) = ctx
+            .submit(vec![Command::DeleteService(ObjKey::DnsRecord(id))])
+            .await
+        {
+            if rec.enabled {
+                let back = update(&zone, vec![], vec![services::to_wire(&rec, &zone)]);
+                let _ = ctx.app.services.dns(&server, back).await;
+            }
+            return Err(e);
+        }
         return Ok(Reply::NoContent);
     }
     // PUT: SetProperties with the record's fields.
@@ -1193,38 +1224,101 @@ pub(crate) async fn record(ctx: &Ctx, t: &Target) -> ApiResult {
     }
     let mut new = build_record(&n, &zone, n.ttl.unwrap_or(rec.ttl)).map_err(ApiError::invalid)?;
     new.id = rec.id;
-    let wire_changed = (new.name != rec.name
-        || new.rtype != rec.rtype
-        || new.data != rec.data
-        || new.ttl != rec.ttl)
-        || new.enabled != rec.enabled;
+    let content_changed = new.name != rec.name || new.rtype != rec.rtype || new.data != rec.data;
+    if content_changed {
+        let (zid, nm, ty, da) = (
+            zone.id,
+            new.name.clone(),
+            new.rtype.clone(),
+            new.data.clone(),
+        );
+        let dup = ctx
+            .lookup(move |v| Ok(v.find_dns_record(zid, &nm, &ty, &da)))
+            .await?;
+        if dup.is_some_and(|d| d != id) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                codes::NAME_TAKEN,
+                format!(
+                    "the zone already has {} {} {} (dnsRecords/{})",
+                    new.name,
+                    new.rtype,
+                    new.data,
+                    dup.unwrap_or_default()
+                ),
+            ));
+        }
+    }
+    let wire_changed = content_changed || new.ttl != rec.ttl || new.enabled != rec.enabled;
+    let (deletes, adds) = if wire_changed {
+        (
+            if rec.enabled {
+                vec![delete_of(&rec, &zone)]
+            } else {
+                vec![]
+            },
+            if new.enabled {
+                vec![services::to_wire(&new, &zone)]
+            } else {
+                vec![]
+            },
+        )
+    } else {
+        (vec![], vec![])
+    };
     if wire_changed {
-        let deletes = if rec.enabled {
-            vec![delete_of(&rec, &zone)]
-        } else {
-            vec![]
-        };
-        let adds = if new.enabled {
-            vec![services::to_wire(&new, &zone)]
-        } else {
-            vec![]
-        };
         ctx.app
             .services
-            .dns(
-                &server,
-                DnsOp::UpdateRecords {
-                    zone: zone.name.clone(),
-                    view: None,
-                    deletes,
-                    adds,
-                },
-            )
+            .dns(&server, update(&zone, deletes.clone(), adds.clone()))
             .await?;
     }
-    ctx.submit(vec![Command::PutService(ServiceObject::DnsRecord(new))])
-        .await?;
+    if let Err(e) = ctx
+        .submit(vec![Command::PutService(ServiceObject::DnsRecord(new))])
+        .await
+    {
+        // The model refused what the server took: put the server back as it was.
+        if wire_changed {
+            let back_deletes = adds
+                .iter()
+                .map(|a| RecordDelete {
+                    name: a.name.clone(),
+                    rtype: a.rtype.clone(),
+                    data: Some(a.data.clone()),
+                })
+                .collect();
+            let back_adds = if rec.enabled {
+                vec![services::to_wire(&rec, &zone)]
+            } else {
+                vec![]
+            };
+            let _ = ctx
+                .app
+                .services
+                .dns(&server, update(&zone, back_deletes, back_adds))
+                .await;
+        }
+        return Err(e);
+    }
     Ok(Reply::NoContent)
+}
+
+/// An update of one zone (in its view).
+fn update(
+    zone: &DnsZone,
+    deletes: Vec<RecordDelete>,
+    adds: Vec<ipam_agent_proto::ResourceRecord>,
+) -> DnsOp {
+    DnsOp::UpdateRecords {
+        zone: zone.name.clone(),
+        view: view_of(zone),
+        deletes,
+        adds,
+    }
+}
+
+/// A zone's view as the agents name it (`None`: the default view).
+pub(crate) fn view_of(zone: &DnsZone) -> Option<String> {
+    (!zone.view.is_empty()).then(|| zone.view.clone())
 }
 
 /// The id of a DNS or DHCP object named in a path (for history and access entries).

@@ -148,6 +148,9 @@ pub(crate) mod codes {
     pub const SERVER_DOWN: u32 = 4060;
     /// A DNS or DHCP server refused a change; nothing was changed.
     pub const SERVER_REFUSED: u32 = 4061;
+    /// A DNS or DHCP server did not answer in time: it may have applied the change, which
+    /// Central did not record (the next synchronization reads it).
+    pub const SERVER_UNCERTAIN: u32 = 4062;
     /// This Central is a standby; the message names the active one.
     pub const STANDBY: u32 = 5012;
 }

@@ -189,9 +189,8 @@ fn render_range(v: &View<'_>, id: Id) -> Result<Value, EngineError> {
     };
     let mut out = render::range(&rv, &children, &v.property_definitions(ObjType::Range));
     let scopes: Vec<Value> = v
-        .dhcp_scopes()
+        .dhcp_scopes_of_range(id)
         .into_iter()
-        .filter(|s| s.range == id)
         .map(|s| render::member(&ObjKey::DhcpScope(s.id), &s.name))
         .collect();
     out["dhcpScopes"] = Value::Array(scopes);

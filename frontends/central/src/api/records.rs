@@ -61,11 +61,13 @@ fn links_into(v: &View<'_>, rec: &IpamRecord, l: &ipam_engine::AddressLinks, out
         .filter(|(r, _)| r.rtype == "PTR")
         .map(|(r, _)| r.data.to_ascii_lowercase())
         .collect();
+    // A reverse zone that would hold the address's PTR record: one of its name's suffixes.
     let reverse = ipam_engine::reverse_name(rec.addr);
-    let reverse_zone_known = v
-        .dns_zones()
-        .iter()
-        .any(|z| reverse.ends_with(&format!(".{}", z.name)));
+    let reverse_zone_known = reverse
+        .match_indices('.')
+        .map(|(i, _)| &reverse[i + 1..])
+        .take_while(|z| z.contains("arpa"))
+        .any(|z| !v.dns_zones_named(z).is_empty());
     let status = |fqdn: &str| {
         if ptrs.iter().any(|p| p == fqdn) {
             "OK"

@@ -345,6 +345,34 @@ async fn zones_and_records_through_central_reach_bind_and_powerdns_and_come_back
     dig_until(bind.dns_port, "www.central.test", "A", &["10.77.0.20"]);
     let old = get(&mut c, "/mmws/api/v2/ipamRecords/10.77.0.10").await;
     assert_eq!(old["ipamRecord"]["state"], "Free", "{old}");
+    // With a reverse zone but no PTR record the host's PTR status is Verify; with it, OK.
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsZones",
+            Some(json!({"dnsZone": {"name": "0.77.10.in-addr.arpa.", "dynamic": true, "authority": "ns-bind"}})),
+        )
+        .await;
+    let rz = r.ok("reverse zone")["ref"].as_str().unwrap().to_string();
+    let rec = get(&mut c, "/mmws/api/v2/ipamRecords/10.77.0.20").await;
+    assert_eq!(rec["ipamRecord"]["ptrStatus"], "Verify", "{rec}");
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsRecords",
+            Some(json!({"dnsRecords": [{"name": "20", "type": "PTR", "data": "www.central.test.", "dnsZoneRef": rz}]})),
+        )
+        .await;
+    assert_eq!(r.ok("PTR")["errors"], json!([]), "{}", r.text);
+    dig_until(
+        bind.dns_port,
+        "20.0.77.10.in-addr.arpa",
+        "PTR",
+        &["www.central.test."],
+    );
+    let rec = get(&mut c, "/mmws/api/v2/ipamRecords/10.77.0.20").await;
+    assert_eq!(rec["ipamRecord"]["ptrStatus"], "OK", "{rec}");
+    assert_eq!(rec["ipamRecord"]["dnsHosts"][0]["ptrStatus"], "OK", "{rec}");
 
     // Changes made on named directly come back, each in history.
     bind.nsupdate(
@@ -534,6 +562,25 @@ async fn an_agent_refuses_a_central_without_the_key_and_central_refuses_a_change
         .await;
     assert_eq!(r.err("a zone on a server that is down", 503), 4060);
     assert!(r.text.contains("connection refused"), "{}", r.text);
+    // A user without the Create permission is refused before the server is asked.
+    c.call(
+        "POST",
+        "/mmws/api/v2/users",
+        Some(json!({"user": {"name": "viewer", "password": "pw-viewer-1"}})),
+    )
+    .await
+    .ok("user");
+    let admin = c.auth().clone();
+    *c.auth() = Some(basic("viewer", "pw-viewer-1"));
+    let r = c
+        .call(
+            "POST",
+            "/mmws/api/v2/dnsZones",
+            Some(json!({"dnsZone": {"name": "x.test.", "authority": "ns-fake"}})),
+        )
+        .await;
+    assert_eq!(r.err("a zone by a user without Create", 400), 1028);
+    *c.auth() = admin;
 
     // The agent comes back at the same address with another certificate: refused.
     drop(agent);
