@@ -209,6 +209,39 @@ struct Seen {
     zones: std::collections::HashMap<(String, String), Option<u32>>,
     /// server -> running.
     running: std::collections::HashMap<String, bool>,
+    /// DHCP server -> fingerprints of its (leases, scopes and reservations).
+    dhcp: std::collections::HashMap<String, (u64, u64)>,
+}
+
+/// Fingerprints of a DHCP server's leases, and of its scopes and reservations, or `None`
+/// when it could not be read.
+fn dhcp_fingerprints(d: &dyn DhcpServer) -> Option<(u64, u64)> {
+    use std::hash::{Hash, Hasher};
+    let mut leases = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let max = ipam_agent_dhcp::MAX_LEASE_PAGE;
+        let page = d.list_leases(None, cursor.as_deref(), Some(max)).ok()?;
+        let last = page.leases.len() < max as usize;
+        for l in page.leases {
+            leases.push(format!(
+                "{} {:?} {:?} {:?} {:?}",
+                l.address, l.mac, l.state, l.expires, l.hostname
+            ));
+        }
+        match page.next_cursor {
+            Some(c) if !last => cursor = Some(c),
+            _ => break,
+        }
+    }
+    leases.sort_unstable();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    leases.hash(&mut h);
+    let lease_fp = h.finish();
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{:?}", d.list_scopes().ok()?).hash(&mut h);
+    format!("{:?}", d.list_reservations(None).ok()?).hash(&mut h);
+    Some((lease_fp, h.finish()))
 }
 
 /// Zones read recently, kept while their pages are fetched.
@@ -365,7 +398,9 @@ impl Handler for Drivers {
 impl Drivers {
     /// Looks at every server once and answers what changed since the last look: a zone
     /// created, deleted or with a new serial (also when the change was made on the server
-    /// directly, not through Central), and a server that stopped or started answering. The
+    /// directly, not through Central), a DHCP server's leases, scopes or reservations
+    /// (compared by fingerprint: every lease is listed on each look), and a server that
+    /// stopped or started answering. The
     /// first look only records the state. Run it periodically (the agent does, every
     /// `--watch-secs`); Central then reads what changed, the server's data winning.
     pub fn watch(&self) -> Vec<EventBody> {
@@ -391,13 +426,41 @@ impl Drivers {
                 }
             }
         }
+        let mut dhcp = std::collections::HashMap::new();
         for d in &self.dhcp {
             let status = d.status();
+            if status.running {
+                if let Some(fp) = dhcp_fingerprints(d.as_ref()) {
+                    dhcp.insert(d.name().to_string(), fp);
+                }
+            }
             running.insert(d.name().to_string(), status.running);
             statuses.push(status);
         }
         let mut seen = self.seen.lock().expect("watch lock");
         if seen.looked {
+            // Leases given or returned, scopes or reservations changed on the server: Central
+            // reads the server again.
+            for (server, (leases, config)) in &dhcp {
+                match seen.dhcp.get(server) {
+                    Some((l, c)) => {
+                        if c != config {
+                            events.push(EventBody::DhcpConfigChanged {
+                                server: server.clone(),
+                            });
+                        } else if l != leases {
+                            events.push(EventBody::LeasesChanged {
+                                server: server.clone(),
+                                subnet: None,
+                            });
+                        }
+                    }
+                    None => events.push(EventBody::LeasesChanged {
+                        server: server.clone(),
+                        subnet: None,
+                    }),
+                }
+            }
             for ((server, zone), serial) in &zones {
                 let was = seen.zones.get(&(server.clone(), zone.clone()));
                 if was != Some(serial) {
@@ -437,6 +500,10 @@ impl Drivers {
         }
         seen.zones = zones;
         seen.running = running;
+        // A DHCP server that could not be read keeps its last fingerprints.
+        for (server, fp) in dhcp {
+            seen.dhcp.insert(server, fp);
+        }
         seen.looked = true;
         events
     }
