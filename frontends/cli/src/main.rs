@@ -10,6 +10,7 @@ mod conn;
 mod csvio;
 mod netbox;
 mod output;
+mod services;
 
 use std::path::PathBuf;
 
@@ -119,6 +120,12 @@ enum Cmd {
         #[arg(long, default_value_t = 50)]
         limit: u64,
     },
+    /// DNS zones and records (through Central, which changes the server first).
+    #[command(subcommand)]
+    Dns(services::DnsCmd),
+    /// DHCP scopes, reservations and leases (through Central).
+    #[command(subcommand)]
+    Dhcp(services::DhcpCmd),
     /// Users.
     #[command(subcommand)]
     Users(NamedCmd),
@@ -547,6 +554,8 @@ async fn run(cli: Cli) -> Result<i32> {
                 }),
             );
         }
+        Cmd::Dns(c) => services::dns(&mut s, c, out).await?,
+        Cmd::Dhcp(c) => services::dhcp(&mut s, c, out).await?,
         Cmd::Users(c) => named(&mut s, "users", "user", c, out).await?,
         Cmd::Groups(c) => named(&mut s, "groups", "group", c, out).await?,
         Cmd::Roles(c) => named(&mut s, "roles", "role", c, out).await?,

@@ -2,6 +2,15 @@
 //! on a temporary SQLite database).
 #![allow(missing_docs)]
 
+mod services;
+// The drivers' test harnesses: PowerDNS on loopback, Kea without interfaces.
+#[allow(dead_code)]
+#[path = "../../../../agents/dhcp/tests/it/harness.rs"]
+mod dhcp_harness;
+#[allow(dead_code)]
+#[path = "../../../../agents/dns/tests/it/harness.rs"]
+mod dns_harness;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -18,10 +27,15 @@ struct Server {
 
 impl Server {
     fn start(tag: &str) -> Server {
+        Server::start_with(tag, |_| {})
+    }
+
+    fn start_with(tag: &str, f: impl FnOnce(&mut Config)) -> Server {
         let dir = std::env::temp_dir().join(format!("ipamctl-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let cfg = Config::for_tests(&dir);
+        let mut cfg = Config::for_tests(&dir);
+        f(&mut cfg);
         let (app, _) = App::open(&cfg).unwrap();
         let tls = ipam_central::tls::load_or_create(&dir, None).unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -33,6 +47,10 @@ impl Server {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
         let url = format!("https://{}", listener.local_addr().unwrap());
+        {
+            let _rt = rt.enter();
+            app.start_services().unwrap();
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         rt.spawn(ipam_central::serve(
             app.router(),
