@@ -608,7 +608,12 @@ impl Tx<'_> {
         if Some(Object::Range(r.clone())) != self.st.get(&key) {
             r.last_modified = self.now;
         }
+        let unlocked = !r.locked && self.st.ranges.get(&id).is_some_and(|e| e.range.locked);
         self.put(key, Some(Object::Range(r)))?;
+        if unlocked {
+            // DNS or DHCP data that named its addresses while it was locked counts now.
+            self.settle_range(id)?;
+        }
         Ok(Outcome::Done)
     }
 

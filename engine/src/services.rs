@@ -64,7 +64,19 @@ impl Tx<'_> {
                 _ => Permission::Modify,
             };
             self.check(perm, Some(&key0))?;
-            // Creation times and the server of a zone do not change.
+            // Creation times do not change; moving an object under another parent needs the
+            // Create permission there, as creating it there would.
+            let parent = |o: &Object| match o {
+                Object::DnsZone(z) => Some(ObjKey::DnsServer(z.server)),
+                Object::DnsRecord(r) => Some(ObjKey::DnsZone(r.zone)),
+                Object::DhcpScope(s) => Some(ObjKey::Range(s.range)),
+                Object::DhcpReservation(r) => Some(ObjKey::DhcpScope(r.scope)),
+                Object::DhcpLease(l) => Some(ObjKey::DhcpScope(l.scope)),
+                _ => None,
+            };
+            if let Some(p) = parent(&obj).filter(|p| Some(p) != parent(&before).as_ref()) {
+                self.check(Permission::Create, Some(&p))?;
+            }
             if let (Object::DnsZone(z), Object::DnsZone(b)) = (&mut obj, &before) {
                 z.created = b.created;
             }
@@ -342,6 +354,14 @@ impl Tx<'_> {
                     .get(&r.zone)
                     .ok_or_else(|| not_found(&ObjKey::DnsZone(r.zone)))?;
                 normalize_record(r, zone)?;
+                if let Some(other) = self.st.find_dns_record(r.zone, &r.name, &r.rtype, &r.data) {
+                    if other != id {
+                        return Err(EngineError::NameTaken {
+                            kind: ObjType::DnsRecord,
+                            name: format!("{} {} {} (dnsRecords/{other})", r.name, r.rtype, r.data),
+                        });
+                    }
+                }
             }
             Object::DhcpScope(s) => {
                 s.id = id;
@@ -460,10 +480,14 @@ impl Tx<'_> {
                 "a secondary (Slave) zone needs the addresses of its masters",
             ));
         }
-        if let Some(o) =
-            self.st.zones.values().find(|o| {
-                o.id != z.id && o.server == z.server && o.view == z.view && o.name == z.name
-            })
+        if let Some(o) = self
+            .st
+            .zone_names
+            .get(&z.name)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.st.zones.get(id))
+            .find(|o| o.id != z.id && o.server == z.server && o.view == z.view)
         {
             return Err(EngineError::NameTaken {
                 kind: ObjType::DnsZone,
@@ -509,9 +533,12 @@ impl Tx<'_> {
         }
         if let Some(o) = self
             .st
-            .scopes
-            .values()
-            .find(|o| o.id != s.id && o.server == s.server && o.range == s.range)
+            .range_scopes
+            .get(&s.range)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| self.st.scopes.get(id))
+            .find(|o| o.id != s.id && o.server == s.server)
         {
             return Err(EngineError::NameTaken {
                 kind: ObjType::DhcpScope,

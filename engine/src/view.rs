@@ -429,11 +429,34 @@ impl<'a> View<'a> {
         Ok(v)
     }
 
-    /// The record of a zone with exactly this name (relative), type and data, if any.
+    /// The record of a zone with exactly this name (relative), type and data, if any, whether
+    /// the user may read it or not (for refusing duplicates; only its id is told).
     pub fn find_dns_record(&self, zone: Id, name: &str, rtype: &str, data: &str) -> Option<Id> {
+        self.st.find_dns_record(zone, name, rtype, data)
+    }
+
+    /// The client identifier of a reservation of `scope` (other than `except`) for this client
+    /// or for one of these addresses, whether the user may read it or not (for refusing
+    /// duplicates before a server is asked).
+    pub fn reservation_conflict(
+        &self,
+        scope: Id,
+        client: &str,
+        addresses: &[IpAddr],
+        except: Id,
+    ) -> Option<String> {
         self.st
-            .find_dns_record(zone, name, rtype, data)
-            .filter(|id| self.can_read(&ObjKey::DnsRecord(*id)))
+            .scope_reservations
+            .get(&scope)
+            .into_iter()
+            .flatten()
+            .filter(|id| **id != except)
+            .filter_map(|id| self.st.reservations.get(id))
+            .find(|o| {
+                o.client_identifier.eq_ignore_ascii_case(client)
+                    || o.addresses.iter().any(|a| addresses.contains(a))
+            })
+            .map(|o| o.client_identifier.clone())
     }
 
     /// The number of records of a zone.

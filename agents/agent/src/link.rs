@@ -89,6 +89,15 @@ pub enum LinkError {
     /// The request reached the agent, which answered an error (its server's, or its own).
     #[error("{0}")]
     Remote(RemoteError),
+    /// The link closed after the request was sent and before its answer came: the agent may
+    /// have carried it out.
+    #[error("agent {addr}: the link closed before the answer came ({message}); the request may have been carried out")]
+    Interrupted {
+        /// The agent.
+        addr: String,
+        /// Why the link closed.
+        message: String,
+    },
     /// No answer in time.
     #[error("agent {addr}: no answer within {after:?}")]
     Timeout {
@@ -167,15 +176,24 @@ impl AgentLink {
                 .await
                 .is_err()
             {
-                return None;
+                return Err(false);
             }
-            rx.await.ok()
+            rx.await.map_err(|_| true)
         };
         match tokio::time::timeout(self.request_timeout, exchange).await {
-            Ok(Some(r)) => r.map_err(LinkError::Remote),
-            Ok(None) => {
+            Ok(Ok(r)) => r.map_err(LinkError::Remote),
+            Ok(Err(sent)) => {
                 self.pending.lock().expect("pending lock").remove(&id);
-                Err(self.down(self.closed().unwrap_or_else(|| "the link closed".into())))
+                let why = self.closed().unwrap_or_else(|| "the link closed".into());
+                if sent {
+                    // The agent may have carried it out before the link went.
+                    Err(LinkError::Interrupted {
+                        addr: self.addr.clone(),
+                        message: why,
+                    })
+                } else {
+                    Err(self.down(why))
+                }
             }
             Err(_) => {
                 self.pending.lock().expect("pending lock").remove(&id);

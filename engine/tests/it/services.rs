@@ -490,3 +490,44 @@ fn ranges_made_later_count_named_addresses_scoped_ranges_stay_and_zone_entries_d
     let err = put(&e, dana, record(z2, "no", "TXT", "refused")).unwrap_err();
     assert!(err.to_string().contains("dnsZones/"), "{err}");
 }
+
+#[test]
+fn duplicate_records_are_refused_and_unlocked_ranges_count_named_addresses() {
+    use ipam_engine::RangePatch;
+    let d = TempDir::new("dnsdup");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    let s = server(&e, admin);
+    let z = zone(&e, admin, s, "dup.test");
+    put(&e, admin, record(z, "www", "A", "10.5.0.7")).unwrap();
+    let err = put(&e, admin, record(z, "WWW.dup.test.", "A", "10.5.0.7")).unwrap_err();
+    assert!(err.to_string().contains("www A 10.5.0.7"), "{err}");
+    // A locked range is left as it is; unlocking it counts the named address.
+    let r = create_range(&e, admin, "10.6.0.0", "10.6.0.255");
+    submit(
+        &e,
+        admin,
+        Command::UpdateRange {
+            id: r,
+            patch: RangePatch {
+                locked: Some(true),
+                ..Default::default()
+            },
+        },
+    )
+    .unwrap();
+    put(&e, admin, record(z, "locked", "A", "10.6.0.9")).unwrap();
+    assert_eq!(state(&e, admin, "10.6.0.9"), (RecordState::Free, false));
+    submit(
+        &e,
+        admin,
+        Command::UpdateRange {
+            id: r,
+            patch: RangePatch {
+                locked: Some(false),
+                ..Default::default()
+            },
+        },
+    )
+    .unwrap();
+    assert_eq!(state(&e, admin, "10.6.0.9"), (RecordState::Assigned, true));
+}

@@ -72,7 +72,9 @@ impl From<LinkError> for ServiceError {
                     message: r.message,
                 },
             },
-            e @ LinkError::Timeout { .. } => ServiceError::Uncertain(e.to_string()),
+            e @ (LinkError::Timeout { .. } | LinkError::Interrupted { .. }) => {
+                ServiceError::Uncertain(e.to_string())
+            }
             other => ServiceError::Unreachable(other.to_string()),
         }
     }
@@ -271,6 +273,13 @@ async fn read_system<R: Send + 'static>(
     tokio::task::spawn_blocking(move || a.engine.read(SYSTEM_USER, f))
         .await
         .map_err(|_| EngineError::ShuttingDown)?
+}
+
+/// Every reservation of a scope, whoever may read it (to put them back on a server).
+pub(crate) async fn reservations_of(app: &Arc<App>, scope: Id) -> Vec<DhcpReservation> {
+    read_system(app, move |v| Ok(v.dhcp_reservations(Some(scope))))
+        .await
+        .unwrap_or_default()
 }
 
 /// Keeps one agent's servers registered and synchronized while its link is up.
@@ -563,14 +572,18 @@ pub(crate) async fn sync_dns(
     .await?;
     let mut report = SyncReport::default();
     let comment = |what: &str| format!("synchronized from DNS server {}: {what}", server.name);
-    let mut on_server = Vec::new();
+    let by_name: HashMap<(&str, &str), &DnsZone> = known
+        .iter()
+        .map(|z| ((z.name.as_str(), z.view.as_str()), z))
+        .collect();
+    let mut on_server: std::collections::HashSet<(String, String)> = Default::default();
     for info in zones {
         let Some(name) = ipam_engine::absolute_name(&info.name) else {
             continue;
         };
         let view = info.view.clone().unwrap_or_default();
-        on_server.push((name.clone(), view.clone()));
-        let existing = known.iter().find(|z| z.name == name && z.view == view);
+        on_server.insert((name.clone(), view.clone()));
+        let existing = by_name.get(&(name.as_str(), view.as_str())).copied();
         let zone_id = match existing {
             Some(z) if !every_zone && z.serial == info.serial && info.serial.is_some() => continue,
             Some(z) => z.id,
@@ -614,7 +627,20 @@ pub(crate) async fn sync_dns(
                 }
             }
         };
-        let r = sync_zone_records(app, server, zone_id, &comment(&format!("zone {name}"))).await?;
+        let r = match sync_zone_records(app, server, zone_id, &comment(&format!("zone {name}")))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                // One zone that cannot be read does not hold back the others.
+                tracing::warn!(
+                    server = server.name,
+                    zone = name,
+                    "zone not synchronized: {e}"
+                );
+                continue;
+            }
+        };
         report.created += r.created;
         report.changed += r.changed;
         report.deleted += r.deleted;
@@ -1023,7 +1049,9 @@ impl ScopeTable {
                 .collect::<Vec<_>>())
         })
         .await?;
-        v.sort_by_key(|a| (a.0, a.1));
+        // By start, and at one start the outer range first, so that the search from the end
+        // meets the innermost range holding an address first.
+        v.sort_by_key(|a| (a.0, std::cmp::Reverse(a.1)));
         Ok(ScopeTable(v))
     }
 

@@ -401,6 +401,8 @@ pub(crate) async fn scopes(ctx: &Ctx, t: &Target) -> ApiResult {
         (Some(r), "PUT") => update_scope(ctx, r).await,
         (Some(r), _) => {
             let (_g, s, subnet, server) = locked_scope(ctx, r, Permission::Delete).await?;
+            // Every reservation, readable by the user or not, to put back if needed.
+            let kept = services::reservations_of(&ctx.app, s.id).await;
             if s.enabled {
                 match ctx
                     .app
@@ -422,21 +424,11 @@ pub(crate) async fn scopes(ctx: &Ctx, t: &Target) -> ApiResult {
             {
                 if s.enabled {
                     // Put the scope and its reservations back on the server.
-                    let sid = s.id;
-                    let res = ctx
-                        .lookup(move |v| Ok(v.dhcp_reservations(Some(sid))))
-                        .await
-                        .unwrap_or_default();
                     let back = DhcpOp::CreateScope {
                         scope: wire_scope(&s, subnet),
                     };
                     let _ = ctx.app.services.dhcp(&server, back).await;
-                    for r in &res {
-                        if let Ok(w) = wire_reservation(r, subnet) {
-                            let op = DhcpOp::AddReservation { reservation: w };
-                            let _ = ctx.app.services.dhcp(&server, op).await;
-                        }
-                    }
+                    let _ = push_reservations(ctx, &server, subnet, &kept).await;
                 }
                 return Err(e);
             }
@@ -619,19 +611,67 @@ async fn update_scope(ctx: &Ctx, r: RefArg) -> ApiResult {
         ),
         _ => (None, None),
     };
+    // A scope that goes on (or comes back) on the server takes the reservations Central kept.
+    let kept = services::reservations_of(&ctx.app, old.id).await;
     if let Some(op) = op {
         ctx.app.services.dhcp(&server, op).await?;
+        if !old.enabled && s.enabled {
+            if let Err(e) = push_reservations(ctx, &server, subnet, &kept).await {
+                let _ = ctx
+                    .app
+                    .services
+                    .dhcp(&server, DhcpOp::DeleteScope { subnet })
+                    .await;
+                return Err(e);
+            }
+        }
     }
     if let Err(e) = ctx
         .submit(vec![Command::PutService(ServiceObject::DhcpScope(s))])
         .await
     {
         if let Some(back) = back {
+            let recreate = matches!(back, DhcpOp::CreateScope { .. });
             let _ = ctx.app.services.dhcp(&server, back).await;
+            if recreate {
+                let _ = push_reservations(ctx, &server, subnet, &kept).await;
+            }
         }
         return Err(e);
     }
     Ok(Reply::NoContent)
+}
+
+/// Refuses a reservation whose client or address another reservation of the scope has
+/// (whoever may read that one), before a server is asked.
+async fn refuse_conflict(ctx: &Ctx, r: &DhcpReservation) -> Result<(), ApiError> {
+    let r = r.clone();
+    ctx.lookup(move |v| {
+        match v.reservation_conflict(r.scope, &r.client_identifier, &r.addresses, r.id) {
+            Some(client) => Err(EngineError::NameTaken {
+                kind: ipam_engine::ObjType::DhcpReservation,
+                name: format!("a reservation for the client or the address (client {client})"),
+            }),
+            None => Ok(()),
+        }
+    })
+    .await
+}
+
+/// Adds reservations to a scope on the server.
+async fn push_reservations(
+    ctx: &Ctx,
+    server: &DhcpServer,
+    subnet: Cidr,
+    list: &[DhcpReservation],
+) -> Result<(), ApiError> {
+    for r in list {
+        let op = DhcpOp::AddReservation {
+            reservation: wire_reservation(r, subnet)?,
+        };
+        ctx.app.services.dhcp(server, op).await?;
+    }
+    Ok(())
 }
 
 /// `GET/PUT dhcpScopes/{ref}/options`: `{"dhcpOptions": [{"option": "routers", "value":
@@ -752,21 +792,7 @@ pub(crate) async fn scope_reservations(ctx: &Ctx, t: &Target) -> ApiResult {
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     // The engine's checks first (addresses in the scope, no duplicate), so the server is
     // not changed for a reservation the model would refuse.
-    let check = res.clone();
-    ctx.lookup(move |v| {
-        let others = v.dhcp_reservations(Some(check.scope));
-        if let Some(o) = others.iter().find(|o| {
-            o.client_identifier == check.client_identifier.to_ascii_lowercase()
-                || o.addresses.iter().any(|a| check.addresses.contains(a))
-        }) {
-            return Err(EngineError::NameTaken {
-                kind: ipam_engine::ObjType::DhcpReservation,
-                name: format!("{} ({})", o.client_identifier, o.name),
-            });
-        }
-        Ok(())
-    })
-    .await?;
+    refuse_conflict(ctx, &res).await?;
     if scope.enabled {
         ctx.app
             .services
@@ -972,21 +998,7 @@ pub(crate) async fn reservation(ctx: &Ctx, t: &Target) -> ApiResult {
         .map_err(|e| ApiError::invalid(e.to_string()))?;
     // The model's checks first (addresses in the scope, no other reservation of the client
     // or the address), so the server is not changed for what the model would refuse.
-    let check = new.clone();
-    ctx.lookup(move |v| {
-        if let Some(o) = v.dhcp_reservations(Some(check.scope)).iter().find(|o| {
-            o.id != check.id
-                && (o.client_identifier == check.client_identifier
-                    || o.addresses.iter().any(|a| check.addresses.contains(a)))
-        }) {
-            return Err(EngineError::NameTaken {
-                kind: ipam_engine::ObjType::DhcpReservation,
-                name: format!("{} ({})", o.client_identifier, o.name),
-            });
-        }
-        Ok(())
-    })
-    .await?;
+    refuse_conflict(ctx, &new).await?;
     let swap = scope.enabled && new_wire != old_wire;
     let del = |w: &Reservation| DhcpOp::DeleteReservation {
         subnet: Some(subnet),

@@ -921,11 +921,11 @@ pub(crate) async fn create_records(ctx: &Ctx) -> ApiResult {
                 let r = ref_of(zr, "dnsZones");
                 let found = match zone_id(v, &r).and_then(|id| v.dns_zone(id)) {
                     Ok(z) if !v.can(Permission::Create, Some(&ObjKey::DnsZone(z.id))) => {
-                        return Err(EngineError::AccessDenied {
-                            user: v.user_name(v.user()).unwrap_or_default(),
-                            permission: Permission::Create,
-                            object: format!("records in {}", z.name),
-                        })
+                        Err(format!(
+                            "user {} may not Create records in {} (code 1028)",
+                            v.user_name(v.user()).unwrap_or_default(),
+                            z.name
+                        ))
                     }
                     Ok(z) => {
                         let s = servers
