@@ -308,39 +308,21 @@ impl Tx<'_> {
         match obj {
             Object::DnsServer(s) => {
                 s.id = id;
-                s.name = s.name.trim().to_string();
-                if s.name.is_empty() {
-                    return Err(EngineError::invalid("name", "a DNS server needs a name"));
-                }
-                if self
+                let taken = self
                     .st
                     .dns_servers
                     .values()
-                    .any(|o| o.id != id && o.name.eq_ignore_ascii_case(&s.name))
-                {
-                    return Err(EngineError::NameTaken {
-                        kind: ObjType::DnsServer,
-                        name: s.name.clone(),
-                    });
-                }
+                    .map(|o| (o.id, o.name.as_str()));
+                s.name = server_name(ObjType::DnsServer, &s.name, id, taken)?;
             }
             Object::DhcpServer(s) => {
                 s.id = id;
-                s.name = s.name.trim().to_string();
-                if s.name.is_empty() {
-                    return Err(EngineError::invalid("name", "a DHCP server needs a name"));
-                }
-                if self
+                let taken = self
                     .st
                     .dhcp_servers
                     .values()
-                    .any(|o| o.id != id && o.name.eq_ignore_ascii_case(&s.name))
-                {
-                    return Err(EngineError::NameTaken {
-                        kind: ObjType::DhcpServer,
-                        name: s.name.clone(),
-                    });
-                }
+                    .map(|o| (o.id, o.name.as_str()));
+                s.name = server_name(ObjType::DhcpServer, &s.name, id, taken)?;
             }
             Object::DnsZone(z) => {
                 z.id = id;
@@ -547,6 +529,30 @@ impl Tx<'_> {
         }
         Ok(())
     }
+}
+
+/// A server's name, trimmed, when it is given and no other server of its kind (`taken`:
+/// ids and names) has it.
+fn server_name<'a>(
+    kind: ObjType,
+    name: &str,
+    id: Id,
+    mut taken: impl Iterator<Item = (Id, &'a str)>,
+) -> Result<String, EngineError> {
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(EngineError::invalid(
+            "name",
+            format!("a {kind} needs a name"),
+        ));
+    }
+    if taken.any(|(o, n)| o != id && n.eq_ignore_ascii_case(name)) {
+        return Err(EngineError::NameTaken {
+            kind,
+            name: name.to_string(),
+        });
+    }
+    Ok(name.to_string())
 }
 
 /// A DNS name made absolute and lower case (`Example.COM` -> `example.com.`), or `None`

@@ -334,29 +334,39 @@ async fn register(
     for m in servers {
         let kind = kind_name(m.kind).to_string();
         let is_dns = matches!(m.kind, ServerKind::Bind | ServerKind::PowerDns);
-        if is_dns {
-            let existing = dns.iter().find(|s| s.name.eq_ignore_ascii_case(&m.name));
-            if existing.is_some_and(|s| s.agent == addr && s.kind == kind) {
-                continue;
-            }
-            cmds.push(Command::PutService(ServiceObject::DnsServer(DnsServer {
-                id: existing.map_or(0, |s| s.id),
-                name: m.name.clone(),
-                agent: addr.to_string(),
-                kind,
-            })));
+        // (id, agent, kind) of the server of this name Central knows.
+        let existing = if is_dns {
+            dns.iter()
+                .find(|s| s.name.eq_ignore_ascii_case(&m.name))
+                .map(|s| (s.id, s.agent.as_str(), s.kind.as_str()))
         } else {
-            let existing = dhcp.iter().find(|s| s.name.eq_ignore_ascii_case(&m.name));
-            if existing.is_some_and(|s| s.agent == addr && s.kind == kind) {
-                continue;
-            }
-            cmds.push(Command::PutService(ServiceObject::DhcpServer(DhcpServer {
-                id: existing.map_or(0, |s| s.id),
-                name: m.name.clone(),
-                agent: addr.to_string(),
-                kind,
-            })));
+            dhcp.iter()
+                .find(|s| s.name.eq_ignore_ascii_case(&m.name))
+                .map(|s| (s.id, s.agent.as_str(), s.kind.as_str()))
+        };
+        if existing.is_some_and(|(_, a, k)| a == addr && k == kind) {
+            continue;
         }
+        let (id, name, agent) = (
+            existing.map_or(0, |e| e.0),
+            m.name.clone(),
+            addr.to_string(),
+        );
+        cmds.push(Command::PutService(if is_dns {
+            ServiceObject::DnsServer(DnsServer {
+                id,
+                name,
+                agent,
+                kind,
+            })
+        } else {
+            ServiceObject::DhcpServer(DhcpServer {
+                id,
+                name,
+                agent,
+                kind,
+            })
+        }));
     }
     if !cmds.is_empty() {
         submit_system(

@@ -21,19 +21,7 @@ use super::routes::RefArg;
 use super::{ApiError, ApiResult, Ctx, Reply, Target};
 use crate::services;
 
-fn not_found(what: String) -> EngineError {
-    EngineError::NotFound(what)
-}
-
-fn ref_text(r: &RefArg) -> String {
-    match r {
-        RefArg::Id(id) => id.to_string(),
-        RefArg::Name(n) => n.clone(),
-        RefArg::Addr(_, a) => a.to_string(),
-        RefArg::Cidr(a, l) => format!("{a}/{l}"),
-        RefArg::FromTo(a, b) => format!("{a}-{b}"),
-    }
-}
+use super::dns::{not_found, ref_text, require};
 
 /// The DHCP server a ref names: an id or a name.
 pub(crate) fn server_id(v: &View<'_>, r: &RefArg) -> Result<Id, EngineError> {
@@ -84,13 +72,7 @@ pub(crate) fn scope_id(v: &View<'_>, r: &RefArg) -> Result<Id, EngineError> {
 }
 
 fn server_json(app: &crate::App, s: &DhcpServer) -> Value {
-    let (state, message) = match app.services.link_state(&s.agent) {
-        Err(why) => ("Unreachable", why),
-        Ok(()) => match app.services.status(&s.name) {
-            Some(st) if !st.running => ("Down", st.message.unwrap_or_default()),
-            _ => ("OK", String::new()),
-        },
-    };
+    let (state, message) = super::dns::server_state(app, &s.agent, &s.name);
     json!({
         "ref": ObjKey::DhcpServer(s.id).to_ref(),
         "name": s.name,
@@ -165,18 +147,6 @@ impl Fields for ScopeFields<'_> {
     fn free_text(&self, term: &str) -> bool {
         let t = term.to_ascii_lowercase();
         self.0.name.to_ascii_lowercase().contains(&t) || self.1.contains(&t)
-    }
-}
-
-fn require(v: &View<'_>, perm: Permission, key: Option<&ObjKey>) -> Result<(), EngineError> {
-    if v.can(perm, key) {
-        Ok(())
-    } else {
-        Err(EngineError::AccessDenied {
-            user: v.user_name(v.user()).unwrap_or_default(),
-            permission: perm,
-            object: key.map_or_else(|| "DHCP scopes".to_string(), ObjKey::to_ref),
-        })
     }
 }
 

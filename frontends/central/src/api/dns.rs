@@ -59,7 +59,7 @@ impl From<services::SyncError> for ApiError {
     }
 }
 
-fn not_found(what: String) -> EngineError {
+pub(crate) fn not_found(what: String) -> EngineError {
     EngineError::NotFound(what)
 }
 
@@ -70,7 +70,8 @@ fn invalid(field: &'static str, reason: impl Into<String>) -> EngineError {
     }
 }
 
-fn ref_text(r: &RefArg) -> String {
+/// A ref as text (for messages and name lookups).
+pub(crate) fn ref_text(r: &RefArg) -> String {
     match r {
         RefArg::Id(id) => id.to_string(),
         RefArg::Name(n) => n.clone(),
@@ -144,14 +145,20 @@ fn view_ref(server: Id) -> String {
     format!("dnsViews/{server}")
 }
 
-fn server_json(app: &crate::App, s: &DnsServer) -> Value {
-    let (state, message) = match app.services.link_state(&s.agent) {
+/// A server's `state` (OK, Down, Unreachable) and the reason, from its agent's link and the
+/// last status the agent reported.
+pub(crate) fn server_state(app: &crate::App, agent: &str, name: &str) -> (&'static str, String) {
+    match app.services.link_state(agent) {
         Err(why) => ("Unreachable", why),
-        Ok(()) => match app.services.status(&s.name) {
+        Ok(()) => match app.services.status(name) {
             Some(st) if !st.running => ("Down", st.message.unwrap_or_default()),
             _ => ("OK", String::new()),
         },
-    };
+    }
+}
+
+fn server_json(app: &crate::App, s: &DnsServer) -> Value {
+    let (state, message) = server_state(app, &s.agent, &s.name);
     json!({
         "ref": ObjKey::DnsServer(s.id).to_ref(),
         "name": s.name,
@@ -292,13 +299,7 @@ pub(crate) async fn synchronize(ctx: &Ctx, t: &Target) -> ApiResult {
     let s = ctx
         .read_quick(move |v| {
             let id = server_id(v, &r)?;
-            if !v.can(Permission::Modify, None) {
-                return Err(EngineError::AccessDenied {
-                    user: String::new(),
-                    permission: Permission::Modify,
-                    object: "DNS servers".into(),
-                });
-            }
+            require(v, Permission::Modify, None)?;
             Ok(v.dns_servers()
                 .into_iter()
                 .find(|s| s.id == id)
@@ -448,14 +449,19 @@ fn ref_of(s: &str, coll: &str) -> RefArg {
     }
 }
 
-fn require(v: &View<'_>, perm: Permission, key: Option<&ObjKey>) -> Result<(), EngineError> {
+/// `Ok` when the user has `perm` on `key` (`None`: everywhere), else the engine's refusal.
+pub(crate) fn require(
+    v: &View<'_>,
+    perm: Permission,
+    key: Option<&ObjKey>,
+) -> Result<(), EngineError> {
     if v.can(perm, key) {
         Ok(())
     } else {
         Err(EngineError::AccessDenied {
             user: v.user_name(v.user()).unwrap_or_default(),
             permission: perm,
-            object: key.map_or_else(|| "DNS zones".to_string(), ObjKey::to_ref),
+            object: key.map_or_else(|| "anything".to_string(), ObjKey::to_ref),
         })
     }
 }
