@@ -296,7 +296,17 @@ impl Engine {
         let t0 = Instant::now();
         // Take the writer role (or learn that another instance holds it) before loading, so
         // that nothing is committed behind this instance's back between load and write.
-        let active = store.try_become_writer(&config.instance)?;
+        let mut active = store.try_become_writer(&config.instance)?;
+        // A writer that was just closed in this process can hold its lock a moment longer: a
+        // child process forked meanwhile (by any thread) keeps a copy of the lock's file
+        // descriptor until it execs. Look again briefly before settling for standby.
+        for _ in 0..25 {
+            if active {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+            active = store.try_become_writer(&config.instance)?;
+        }
         let meta = store.meta()?;
         let mut rejected = Vec::new();
         let (mut state, source) = match snapshot::load_newest(
