@@ -252,23 +252,8 @@ fn via_central(
         address: agent.to_string(),
         key: KEY.to_vec(),
     }];
-    let (app, _) = ipam_central::App::open(&cfg).context("opening Central")?;
-    let tls = ipam_central::tls::load_or_create(&dir.0, None)?;
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let router = app.router();
-    let a2 = app.clone();
-    rt.block_on(async move { a2.start_services() })?;
-    let server = rt.spawn(ipam_central::serve(
-        router,
-        listener,
-        Some(tls.config.clone()),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let fp = tls.fingerprint.clone();
+    let central = crate::http_suite::LocalCentral::start(rt, &cfg)?;
+    let (addr, fp) = (central.addr, central.fingerprint.clone());
     let out = rt.block_on(async move {
         let mut c = Client::connect(addr, Trust::Fingerprint(fp)).await?;
         c.login("administrator", "admin-password").await?;
@@ -361,8 +346,6 @@ fn via_central(
         }
         Ok::<_, anyhow::Error>((push, sync))
     });
-    let _ = stop_tx.send(());
-    let _ = rt.block_on(server);
-    app.shutdown();
+    central.stop(rt);
     out
 }

@@ -60,8 +60,6 @@ pub fn run(opts: &Options) -> Result<Report> {
     let mut cfg = Config::for_tests(&dir.0);
     cfg.admin_password = Some(PASSWORD.into());
     cfg.log = "error".into();
-    let (app, _) = App::open(&cfg).context("opening Central")?;
-    let tls = ipam_central::tls::load_or_create(&dir.0, None)?;
     let server_rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(256)
@@ -73,25 +71,58 @@ pub fn run(opts: &Options) -> Result<Report> {
         .thread_name("load")
         .enable_all()
         .build()?;
-    let listener = server_rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
-    let addr = listener.local_addr()?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let router = app.router();
-    let server = server_rt.spawn(ipam_central::serve(
-        router,
-        listener,
-        Some(tls.config.clone()),
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let fp = tls.fingerprint.clone();
-    let result = client_rt.block_on(load(&mut r, &s, addr, fp));
-    let _ = stop_tx.send(());
-    let _ = server_rt.block_on(server);
-    app.shutdown();
+    let central = LocalCentral::start(&server_rt, &cfg)?;
+    let result = client_rt.block_on(load(&mut r, &s, central.addr, central.fingerprint.clone()));
+    central.stop(&server_rt);
     result?;
     Ok(r)
+}
+
+/// Central in this process, serving HTTPS on a loopback port of `rt`.
+pub(crate) struct LocalCentral {
+    /// The application.
+    pub app: Arc<App>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its certificate's fingerprint, for clients to pin.
+    pub fingerprint: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl LocalCentral {
+    /// Opens Central on `cfg` and serves it (its agent links started) on `rt`.
+    pub(crate) fn start(rt: &tokio::runtime::Runtime, cfg: &Config) -> Result<LocalCentral> {
+        let (app, _) = App::open(cfg).context("opening Central")?;
+        let tls = ipam_central::tls::load_or_create(&cfg.data_dir, None)?;
+        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        let addr = listener.local_addr()?;
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let a = app.clone();
+        rt.block_on(async move { a.start_services() })?;
+        let server = rt.spawn(ipam_central::serve(
+            app.router(),
+            listener,
+            Some(tls.config.clone()),
+            async {
+                let _ = stop_rx.await;
+            },
+        ));
+        Ok(LocalCentral {
+            app,
+            addr,
+            fingerprint: tls.fingerprint,
+            stop,
+            server,
+        })
+    }
+
+    /// Stops serving and shuts the engine down.
+    pub(crate) fn stop(self, rt: &tokio::runtime::Runtime) {
+        let _ = self.stop.send(());
+        let _ = rt.block_on(self.server);
+        self.app.shutdown();
+    }
 }
 
 async fn connect_all(addr: SocketAddr, fp: &str, n: usize) -> Result<Vec<Client>> {

@@ -61,6 +61,19 @@ pub(crate) enum ServiceError {
     Unexpected(String),
 }
 
+/// The outcome of a delete on a server, where "not found" is success: what is gone there
+/// only needs removing from the model.
+pub(crate) fn already_gone(r: Result<ResponseBody, ServiceError>) -> Result<(), ServiceError> {
+    match r {
+        Ok(_)
+        | Err(ServiceError::Refused {
+            code: RemoteErrorCode::NotFound,
+            ..
+        }) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 impl From<LinkError> for ServiceError {
     fn from(e: LinkError) -> ServiceError {
         match e {

@@ -374,19 +374,8 @@ pub(crate) async fn scopes(ctx: &Ctx, t: &Target) -> ApiResult {
             // Every reservation, readable by the user or not, to put back if needed.
             let kept = services::reservations_of(&ctx.app, s.id).await;
             if s.enabled {
-                match ctx
-                    .app
-                    .services
-                    .dhcp(&server, DhcpOp::DeleteScope { subnet })
-                    .await
-                {
-                    Ok(_)
-                    | Err(services::ServiceError::Refused {
-                        code: ipam_agent_proto::RemoteErrorCode::NotFound,
-                        ..
-                    }) => {}
-                    Err(e) => return Err(e.into()),
-                }
+                let op = DhcpOp::DeleteScope { subnet };
+                services::already_gone(ctx.app.services.dhcp(&server, op).await)?;
             }
             if let Err(e) = ctx
                 .submit(vec![Command::DeleteService(ObjKey::DhcpScope(s.id))])
@@ -920,25 +909,11 @@ pub(crate) async fn reservation(ctx: &Ctx, t: &Target) -> ApiResult {
     let old_wire = wire_reservation(&old, subnet)?;
     if ctx.method == "DELETE" {
         if scope.enabled {
-            match ctx
-                .app
-                .services
-                .dhcp(
-                    &server,
-                    DhcpOp::DeleteReservation {
-                        subnet: Some(subnet),
-                        identifier: old_wire.identifier.clone(),
-                    },
-                )
-                .await
-            {
-                Ok(_)
-                | Err(services::ServiceError::Refused {
-                    code: ipam_agent_proto::RemoteErrorCode::NotFound,
-                    ..
-                }) => {}
-                Err(e) => return Err(e.into()),
-            }
+            let op = DhcpOp::DeleteReservation {
+                subnet: Some(subnet),
+                identifier: old_wire.identifier.clone(),
+            };
+            services::already_gone(ctx.app.services.dhcp(&server, op).await)?;
         }
         if let Err(e) = ctx
             .submit(vec![Command::DeleteService(ObjKey::DhcpReservation(id))])

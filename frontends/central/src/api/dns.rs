@@ -715,26 +715,12 @@ async fn delete_zone(ctx: &Ctx, r: RefArg) -> ApiResult {
     let server = ctx.lookup(lookup.clone()).await?.1;
     let _g = ctx.app.services.lock(true, server.id).await;
     let (zone, server) = ctx.lookup(lookup).await?;
-    match ctx
-        .app
-        .services
-        .dns(
-            &server,
-            DnsOp::DeleteZone {
-                zone: zone.name.clone(),
-                view: (!zone.view.is_empty()).then(|| zone.view.clone()),
-            },
-        )
-        .await
-    {
-        Ok(_) => {}
-        // Already gone from the server: remove it from the model too.
-        Err(ServiceError::Refused {
-            code: ipam_agent_proto::RemoteErrorCode::NotFound,
-            ..
-        }) => {}
-        Err(e) => return Err(e.into()),
-    }
+    // Already gone from the server: it is removed from the model too.
+    let op = DnsOp::DeleteZone {
+        zone: zone.name.clone(),
+        view: view_of(&zone),
+    };
+    services::already_gone(ctx.app.services.dns(&server, op).await)?;
     ctx.submit(vec![Command::DeleteService(ObjKey::DnsZone(zone.id))])
         .await?;
     Ok(Reply::NoContent)
