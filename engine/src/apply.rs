@@ -629,7 +629,7 @@ impl Tx<'_> {
         for &r in ids.iter().rev() {
             let k = ObjKey::Range(r);
             self.check(Permission::Delete, Some(&k))?;
-            if let Some(sc) = self.st.range_scopes.get(&r).and_then(|s| s.first()) {
+            if let Some(sc) = self.st.range_scopes.get(&r).and_then(|s| s.get_min()) {
                 let name = self
                     .st
                     .scopes
@@ -696,6 +696,20 @@ impl Tx<'_> {
         addr: IpAddr,
         p: &RecordPatch,
     ) -> Result<Outcome, EngineError> {
+        // An address in no range gets no record (no listing would ever show it), and one the
+        // user may not read answers the same. (Freeing stays possible everywhere.)
+        let key = ObjKey::IpamRecord { space, addr };
+        let in_range = self
+            .st
+            .spaces
+            .get(&space)
+            .is_some_and(|s| s.idx.deepest(addr).is_some());
+        if !in_range || !self.st.can(&self.actor, Permission::Read, Some(&key)) {
+            return Err(EngineError::invalid(
+                "address",
+                format!("{addr} is in no range: create a range that holds it first"),
+            ));
+        }
         let mut rec = self.record_writable(space, addr)?;
         let creating = rec.is_blank();
         if p.state == Some(RecordState::Free) {
@@ -996,7 +1010,7 @@ impl Tx<'_> {
             ObjType::IpamRecord => {
                 let mut touched = Vec::new();
                 for rec in self.st.records.values() {
-                    let mut r = rec.clone();
+                    let mut r = IpamRecord::clone(rec);
                     if fix(&mut r.properties) {
                         touched.push(r);
                     }

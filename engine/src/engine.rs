@@ -1,19 +1,22 @@
 //! The engine: one writer thread with group commit, concurrent readers, and start-up.
 //!
-//! Concurrency rules (see `engine/DESIGN.md`):
-//! - Only the writer thread changes the state, holding the write lock while it applies one
-//!   batch of transactions; it releases the lock before the batch's group commit.
-//! - Readers take the read lock, note the sequence number of the last applied change, release
-//!   the lock and wait until that change is committed before answering, so no answer shows
-//!   state that is not durable. The wait is at most one group commit.
-//! - A failed commit poisons the engine: every later write and every read that would show the
-//!   uncommitted batch fails with [`EngineError::Poisoned`].
+//! Concurrency rules (see `engine/DESIGN.md`, "Reads"):
+//! - Only the writer thread changes the state: it owns a working copy that no one else sees,
+//!   applies a batch of transactions to it, and hands an immutable clone of the result (cheap:
+//!   every collection is structurally shared) to the committer with the batch.
+//! - The committer writes the batch to the store (group commit) and only then publishes that
+//!   clone as the current version and acknowledges the batch's transactions.
+//! - Readers take the current version (an `Arc`, under a mutex held for a pointer copy) and
+//!   work on it without any lock, for as long as their budget allows: they never block the
+//!   writer, each other or a snapshot, and they only ever see committed state.
+//! - A failed commit poisons the engine: every later write and read fails with
+//!   [`EngineError::Poisoned`].
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
-use std::sync::{Arc, Condvar, Mutex, OnceLock, RwLock, RwLockReadGuard};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -28,7 +31,7 @@ use crate::model::{Id, Millis, ObjKey, SYSTEM_USER};
 use crate::snapshot::{self, SnapshotSource};
 use crate::state::State;
 use crate::store::{Change, CommitBatch, HistoryQuery, IdempotencyEntry, Store, StoreReader};
-use crate::view::View;
+use crate::view::{Budget, View};
 
 /// How expensive password hashes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -138,7 +141,8 @@ struct Pending {
 }
 
 pub(crate) struct Shared {
-    pub(crate) state: RwLock<State>,
+    /// The newest committed version of the state (see the module docs).
+    current: Mutex<Arc<State>>,
     committed: Mutex<u64>,
     committed_cv: Condvar,
     poison: OnceLock<String>,
@@ -213,8 +217,19 @@ impl Shared {
         Ok(())
     }
 
-    pub(crate) fn read_state(&self) -> RwLockReadGuard<'_, State> {
-        self.state.read().unwrap_or_else(|p| p.into_inner())
+    /// The newest committed version. The lock is held only to copy the pointer.
+    pub(crate) fn current(&self) -> Arc<State> {
+        Arc::clone(&self.current.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Makes `version` the one readers get. The version it replaces is dropped after the lock
+    /// is released (freeing what no other version shares takes time).
+    fn publish(&self, version: Arc<State>) {
+        let old = {
+            let mut cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
+            std::mem::replace(&mut *cur, version)
+        };
+        drop(old);
     }
 }
 
@@ -325,7 +340,7 @@ impl Engine {
         let now = (config.clock)();
         let ttl = config.idempotency_ttl.as_millis() as Millis;
         for e in store.idempotency_keys(now - ttl)? {
-            state.idempotency.insert(e.key.clone(), e);
+            state.idempotency.insert(e.key.clone(), Arc::new(e));
         }
         for s in state.spaces.values() {
             s.idx.prepare_lookups();
@@ -365,7 +380,7 @@ impl Engine {
         let committed = state.applied_seq;
         let reader = store.reader()?;
         let shared = Arc::new(Shared {
-            state: RwLock::new(state),
+            current: Mutex::new(Arc::new(state.clone())),
             committed: Mutex::new(committed),
             committed_cv: Condvar::new(),
             poison: OnceLock::new(),
@@ -389,13 +404,13 @@ impl Engine {
             *shared.tx.lock().expect("sender lock") = Some(tx);
             std::thread::Builder::new()
                 .name("ipam-writer".into())
-                .spawn(move || writer_loop(&w, store, &rx))
+                .spawn(move || writer_loop(&w, store, &rx, state))
         } else {
             let who = store.active_instance()?.unwrap_or_else(|| "unknown".into());
             *shared.standby.lock().expect("standby lock") = Some(who);
             std::thread::Builder::new()
                 .name("ipam-standby".into())
-                .spawn(move || standby_then_write(&w, store))
+                .spawn(move || standby_then_write(&w, store, state))
         }
         .expect("spawning the writer thread");
         let engine = Engine {
@@ -475,53 +490,60 @@ impl Engine {
         }
     }
 
-    /// Runs a read against a consistent view as `user`, and answers once everything it saw
-    /// is durable. The view checks the user's permissions on every object it returns.
+    /// Runs a read against a consistent view as `user`, without a work budget. The view is
+    /// the newest committed version: everything it shows is durable, and the read holds no
+    /// lock while it runs (see [`Engine::read_with`] to bound its work).
+    ///
+    /// Errors: whatever `f` answers; [`EngineError::NotFound`] for an unknown user;
+    /// [`EngineError::Poisoned`] after a store failure.
     pub fn read<R>(
         &self,
         user: Id,
         f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
     ) -> Result<R, EngineError> {
-        let (r, seq) = {
-            let st = self.shared.read_state();
-            let view = View::new(&st, st.actor(user)?);
-            (f(&view)?, st.applied_seq)
-        };
-        self.shared.wait_committed(seq)?;
-        Ok(r)
+        self.read_with(user, &Budget::unlimited(), f)
     }
 
-    /// Like [`Engine::read`] but never waits for durability: answers the result and the
-    /// sequence number of the last change the view showed. The answer may show changes
-    /// not yet durable until [`Engine::committed_seq`] reaches that number (wait with
-    /// [`Engine::wait_durable`] before showing it to anyone).
+    /// [`Engine::read`] with a work budget: scans in the view count the objects they examine
+    /// and stop with [`EngineError::Budget`] once the budget's deadline passes, its
+    /// cancellation flag is set or its cap is reached.
+    pub fn read_with<R>(
+        &self,
+        user: Id,
+        budget: &Budget,
+        f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
+    ) -> Result<R, EngineError> {
+        if let Some(e) = self.shared.poisoned() {
+            return Err(e);
+        }
+        let st = self.shared.current();
+        let view = View::new(&st, st.actor(user)?, budget);
+        f(&view)
+    }
+
+    /// Like [`Engine::read`], also answering the sequence number of the last change the view
+    /// shows (always committed: [`Engine::wait_durable`] on it returns at once).
     pub fn read_at<R>(
         &self,
         user: Id,
         f: impl FnOnce(&View<'_>) -> Result<R, EngineError>,
     ) -> Result<(R, u64), EngineError> {
-        let st = self.shared.read_state();
-        let view = View::new(&st, st.actor(user)?);
+        if let Some(e) = self.shared.poisoned() {
+            return Err(e);
+        }
+        let st = self.shared.current();
+        let view = View::new(&st, st.actor(user)?, Budget::none());
         Ok((f(&view)?, st.applied_seq))
     }
 
-    /// [`Engine::read_at`] without waiting for the state's lock: answers `Err(f)` (the
-    /// closure, unused) while a write batch holds or waits for it, so that an async
-    /// front-end can run the read elsewhere instead of blocking a worker thread.
+    /// [`Engine::read_at`]; it never waits for a lock any more, so it always answers `Ok`.
+    /// Kept for callers written when reads could wait behind a write batch.
     #[allow(clippy::type_complexity)]
     pub fn try_read_at<R, F>(&self, user: Id, f: F) -> Result<Result<(R, u64), EngineError>, F>
     where
         F: FnOnce(&View<'_>) -> Result<R, EngineError>,
     {
-        let st = match self.shared.state.try_read() {
-            Ok(st) => st,
-            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return Err(f),
-        };
-        Ok((|| {
-            let view = View::new(&st, st.actor(user)?);
-            Ok((f(&view)?, st.applied_seq))
-        })())
+        Ok(self.read_at(user, f))
     }
 
     /// Waits until change `seq` is durable (errors when the engine was poisoned first).
@@ -532,7 +554,7 @@ impl Engine {
     /// Checks a login name and password; answers the user's id.
     pub fn authenticate(&self, name: &str, password: &str) -> Result<Id, EngineError> {
         let (id, hash) = {
-            let st = self.shared.read_state();
+            let st = self.shared.current();
             let u = st
                 .users
                 .values()
@@ -564,7 +586,7 @@ impl Engine {
     /// the query it needs the Administer permission; with one, Read on that object.
     pub fn history(&self, user: Id, q: &HistoryQuery) -> Result<(Vec<Change>, u64), EngineError> {
         {
-            let st = self.shared.read_state();
+            let st = self.shared.current();
             let actor = st.actor(user)?;
             match &q.key {
                 Some(k) => st.check(&actor, crate::model::Permission::Read, Some(k))?,
@@ -606,9 +628,10 @@ impl Engine {
         }
     }
 
-    /// Writes a snapshot now (when a snapshot directory is configured) and answers its path.
+    /// Writes a snapshot of the newest committed version now (when a snapshot directory is
+    /// configured) and answers its path. Neither the writer nor readers wait for it.
     pub fn snapshot_now(&self) -> Result<Option<PathBuf>, EngineError> {
-        snapshot::write_now(&self.shared)
+        self.shared.write_snapshot()
     }
 
     /// Stops the writer after the transactions already queued, and waits for it.
@@ -646,7 +669,7 @@ impl Engine {
                 let committed = *shared.committed.lock().expect("committed lock");
                 let last = *shared.last_snapshot_seq.lock().expect("snapshot seq lock");
                 if committed.saturating_sub(last) >= every {
-                    let _ = snapshot::write_now(&shared);
+                    let _ = shared.write_snapshot();
                 }
             })
             .expect("spawning the snapshot thread");
@@ -661,24 +684,24 @@ impl Drop for Engine {
 }
 
 impl Shared {
-    pub(crate) fn snapshot_guard(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.snapshot_lock.lock().expect("snapshot lock")
-    }
-
-    pub(crate) fn config(&self) -> &EngineConfig {
-        &self.config
-    }
-
-    pub(crate) fn note_snapshot(&self, seq: u64) {
+    /// Writes a snapshot of the current version, one at a time.
+    fn write_snapshot(&self) -> Result<Option<PathBuf>, EngineError> {
+        let Some(dir) = self.config.snapshot_dir.as_deref() else {
+            return Ok(None);
+        };
+        let _one_at_a_time = self.snapshot_lock.lock().expect("snapshot lock");
+        let version = self.current();
+        let path = snapshot::write(dir, &version)?;
         let mut s = self.last_snapshot_seq.lock().expect("snapshot seq lock");
-        *s = (*s).max(seq);
+        *s = (*s).max(version.applied_seq);
+        Ok(Some(path))
     }
 }
 
 /// A standby: follows the change log until the writer role is free, then becomes the
 /// writer on the same store handle (which now holds the role).
-fn standby_then_write(shared: &Shared, mut store: Box<dyn Store>) {
-    match follow(shared, &mut *store) {
+fn standby_then_write(shared: &Shared, mut store: Box<dyn Store>, mut st: State) {
+    match follow(shared, &mut *store, &mut st) {
         Ok(true) => {}
         Ok(false) => return,
         Err(e) => {
@@ -695,28 +718,27 @@ fn standby_then_write(shared: &Shared, mut store: Box<dyn Store>) {
         *slot = Some(tx);
         *shared.standby.lock().expect("standby lock") = None;
     }
-    writer_loop(shared, store, &rx);
+    writer_loop(shared, store, &rx, st);
 }
 
 /// Follows the log; answers true once this instance holds the writer role and has caught
 /// up with everything the previous writer committed, false when the engine stops first.
-fn follow(shared: &Shared, store: &mut dyn Store) -> Result<bool, EngineError> {
+fn follow(shared: &Shared, store: &mut dyn Store, st: &mut State) -> Result<bool, EngineError> {
     loop {
         if shared.stopping.load(std::sync::atomic::Ordering::SeqCst) {
             return Ok(false);
         }
-        catch_up(shared, store)?;
+        catch_up(shared, store, st)?;
         if store.try_become_writer(&shared.config.instance)? {
             // Whatever the old writer committed before it lost the role is in the log now.
-            catch_up(shared, store)?;
+            catch_up(shared, store, st)?;
             let meta = store.meta()?;
             let now = (shared.config.clock)();
             let ttl = shared.config.idempotency_ttl.as_millis() as Millis;
             let keys = store.idempotency_keys(now - ttl)?;
-            let mut st = shared.state.write().unwrap_or_else(|p| p.into_inner());
             st.next_id = st.next_id.max(meta.next_id);
             for e in keys {
-                st.idempotency.insert(e.key.clone(), e);
+                st.idempotency.insert(e.key.clone(), Arc::new(e));
             }
             return Ok(true);
         }
@@ -727,45 +749,47 @@ fn follow(shared: &Shared, store: &mut dyn Store) -> Result<bool, EngineError> {
     }
 }
 
-/// Applies the changes other instances committed since this state's last one.
-fn catch_up(shared: &Shared, store: &mut dyn Store) -> Result<(), EngineError> {
+/// Applies the changes other instances committed since this state's last one, publishing a
+/// version after each page.
+fn catch_up(shared: &Shared, store: &mut dyn Store, st: &mut State) -> Result<(), EngineError> {
     loop {
-        let from = shared.read_state().applied_seq;
-        let page = store.changes_after(from, 10_000)?;
+        let page = store.changes_after(st.applied_seq, 10_000)?;
         if page.is_empty() {
             return Ok(());
         }
-        let applied = {
-            let mut st = shared.state.write().unwrap_or_else(|p| p.into_inner());
-            snapshot::apply_changes(&mut st, page)?;
-            for s in st.spaces.values() {
-                s.idx.prepare_lookups();
-            }
-            st.applied_seq
-        };
-        shared.set_committed(applied);
+        snapshot::apply_changes(st, page)?;
+        for s in st.spaces.values() {
+            s.idx.prepare_lookups();
+        }
+        shared.publish(Arc::new(st.clone()));
+        shared.set_committed(st.applied_seq);
     }
 }
 
-fn writer_loop(shared: &Shared, mut store: Box<dyn Store>, rx: &Receiver<Pending>) {
+fn writer_loop(shared: &Shared, mut store: Box<dyn Store>, rx: &Receiver<Pending>, st: State) {
     let (ctx, crx) = mpsc::sync_channel::<ToCommit>(64);
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("ipam-committer".into())
             .spawn_scoped(scope, move || committer_loop(shared, &mut *store, &crx))
             .expect("spawning the committer thread");
-        apply_loop(shared, rx, &ctx);
+        apply_loop(shared, rx, &ctx, st);
         drop(ctx);
     });
 }
 
-fn apply_loop(shared: &Shared, rx: &Receiver<Pending>, commit: &SyncSender<ToCommit>) {
+fn apply_loop(
+    shared: &Shared,
+    rx: &Receiver<Pending>,
+    commit: &SyncSender<ToCommit>,
+    mut st: State,
+) {
     let mut seed = u64::from_le_bytes(random_bytes::<8>());
     let ttl = shared.config.idempotency_ttl.as_millis() as Millis;
     let mut last_purge = Instant::now();
     loop {
         let now = (shared.config.clock)();
-        let next_hold = shared.read_state().holds.first().map(|h| h.0);
+        let next_hold = st.holds.get_min().map(|h| h.0);
         let wait = match next_hold {
             Some(t) if t <= now => Duration::ZERO,
             Some(t) => Duration::from_millis((t - now).min(1000) as u64),
@@ -814,7 +838,7 @@ fn apply_loop(shared: &Shared, rx: &Receiver<Pending>, commit: &SyncSender<ToCom
             continue;
         }
         if commit
-            .send(apply_batch(shared, batch, now, seed, forget))
+            .send(apply_batch(shared, &mut st, batch, now, seed, forget))
             .is_err()
         {
             return;
@@ -832,11 +856,14 @@ struct ToCommit {
     forget: Option<Millis>,
     applied: u64,
     replies: Vec<Reply>,
+    /// The state after the batch, published once the batch is durable.
+    version: Arc<State>,
 }
 
-/// Applies a batch to the state under the write lock; the commit happens on the committer.
+/// Applies a batch to the writer's own state; the commit happens on the committer.
 fn apply_batch(
     shared: &Shared,
+    st: &mut State,
     batch: Vec<Pending>,
     now: Millis,
     seed: u64,
@@ -845,7 +872,6 @@ fn apply_batch(
     let mut replies = Vec::with_capacity(batch.len());
     let mut changes: Vec<Change> = Vec::new();
     let mut idem = Vec::new();
-    let mut st = shared.state.write().unwrap_or_else(|p| p.into_inner());
     if let Some(before) = forget {
         st.idempotency.retain(|_, e| e.time >= before);
     }
@@ -853,7 +879,7 @@ fn apply_batch(
     for (n, p) in batch.into_iter().enumerate() {
         let result = apply_one(
             shared,
-            &mut st,
+            st,
             &p,
             now,
             seed.wrapping_add(n as u64),
@@ -875,6 +901,7 @@ fn apply_batch(
         forget,
         applied: st.applied_seq,
         replies,
+        version: Arc::new(st.clone()),
     }
 }
 
@@ -890,6 +917,7 @@ fn committer_loop(shared: &Shared, store: &mut dyn Store, rx: &Receiver<ToCommit
             c.forget = c.forget.max(more.forget);
             c.applied = more.applied;
             c.replies.extend(more.replies);
+            c.version = more.version;
         }
         let write = !c.changes.is_empty() || !c.idempotency.is_empty() || c.forget.is_some();
         let t0 = Instant::now();
@@ -924,6 +952,7 @@ fn committer_loop(shared: &Shared, store: &mut dyn Store, rx: &Receiver<ToCommit
             }
             continue;
         }
+        shared.publish(c.version);
         shared.set_committed(c.applied);
         for (reply, result) in c.replies {
             if let Some(r) = reply {
@@ -1000,7 +1029,7 @@ fn apply_one(
             result: serde_json::to_string(&result).expect("results serialize"),
             time: now,
         };
-        tx.st.idempotency.insert(key.clone(), e.clone());
+        tx.st.idempotency.insert(key.clone(), Arc::new(e.clone()));
         idem.push(e);
     }
     changes.append(&mut tx.changes);

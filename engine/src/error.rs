@@ -160,11 +160,37 @@ pub enum EngineError {
     /// The engine is shutting down.
     #[error("the engine is shutting down")]
     ShuttingDown,
+    /// A read ran out of its work budget (see `View` and `Budget`); nothing was changed.
+    #[error("{0}")]
+    Budget(#[from] BudgetExceeded),
     /// This instance is a standby: another one holds the database's writer role.
     #[error("this instance is a standby and does not accept writes; the active instance is {active}: send writes there")]
     Standby {
         /// The active instance, as it registered itself (or "unknown").
         active: String,
+    },
+}
+
+/// How a read's work budget ran out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BudgetExceeded {
+    /// The read's deadline passed.
+    #[error("the request took longer than its {limit_ms} ms deadline after examining {examined} objects; narrow it (a smaller range, an address range in the filter) or page with cursor")]
+    Deadline {
+        /// The deadline, in milliseconds from the start of the request.
+        limit_ms: u64,
+        /// Objects examined until then.
+        examined: u64,
+    },
+    /// The client went away (or the request was cancelled otherwise).
+    #[error("the request was cancelled (the client disconnected)")]
+    Cancelled,
+    /// The read examined more objects than one request may.
+    #[error("the request would examine more than {limit} objects; narrow it (a smaller range, an address range in the filter), page with cursor, or use recordExport")]
+    TooMuchWork {
+        /// The cap.
+        limit: u64,
     },
 }
 

@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 
 use ipam_index::{
-    Addr, AddressSpace, AnyRangeId, BlockSize, FreeQuery, IndexError, RangeId, RemoveMode, Space,
-    Start, Utilization,
+    Addr, AddressSpace, AnyRangeId, BlockSize, ChunkVec, FreeQuery, IndexError, RangeId,
+    RemoveMode, Space, Start, Utilization,
 };
 
 use crate::model::Id;
@@ -32,9 +32,9 @@ macro_rules! on_family {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct SpaceIndex {
     pub(crate) index: AddressSpace,
-    /// Engine id by raw index id, per family (0: no range).
-    pub(crate) ids_v4: Vec<Id>,
-    pub(crate) ids_v6: Vec<Id>,
+    /// Engine id by raw index id, per family (0: no range); copy-on-write like the index.
+    pub(crate) ids_v4: ChunkVec<Id>,
+    pub(crate) ids_v6: ChunkVec<Id>,
 }
 
 fn conv<A: Addr>(ip: IpAddr) -> Result<A, IndexError> {
@@ -44,10 +44,10 @@ fn conv<A: Addr>(ip: IpAddr) -> Result<A, IndexError> {
     })
 }
 
-fn slot(v: &mut Vec<Id>, raw: u32) -> &mut Id {
+fn slot(v: &mut ChunkVec<Id>, raw: u32) -> &mut Id {
     let i = raw as usize;
-    if v.len() <= i {
-        v.resize(i + 1, 0);
+    while v.len() <= i {
+        v.push(0);
     }
     &mut v[i]
 }

@@ -7,8 +7,10 @@
 //!   and validation), writes all their [`Change`]s to the [`Store`] in one database
 //!   transaction (group commit), and only then acknowledges them. Idempotency keys, expiry of
 //!   held addresses and poisoning after an unknown commit outcome live here too.
-//! - **Reads** ([`Engine::read`]): concurrent with the writer against a consistent [`View`];
-//!   an answer waits until everything it shows is durable.
+//! - **Reads** ([`Engine::read`], [`Engine::read_with`]): a [`View`] of the newest committed
+//!   version of the state, which readers take without blocking the writer or each other;
+//!   access checks are structural (hidden objects look missing) and scans count against a
+//!   [`Budget`] (deadline, cancellation, cap on objects examined).
 //! - **Persistence**: the [`Store`] trait (SQLite in `ipam-store-sqlite`, PostgreSQL in
 //!   `ipam-store-postgres`); snapshots of the model and index (rkyv, mmapped) for fast start.
 //!
@@ -36,7 +38,7 @@ pub use command::{
 pub use engine::{
     system_millis, Engine, EngineConfig, EngineStats, LoadSource, OpenReport, PasswordCost, Role,
 };
-pub use error::{EngineError, StoreError};
+pub use error::{BudgetExceeded, EngineError, StoreError};
 pub use ipam_index::Utilization;
 pub use model::{Id, Millis, ObjKey, ObjType, Object, SYSTEM_USER};
 pub use services::{absolute_name, absolute_record_name, reverse_address, reverse_name, LINKED_BY};
@@ -45,4 +47,4 @@ pub use store::{
     expand_run, record_from_row, record_row_addr, run_length, Change, CommitBatch, EventType,
     HistoryQuery, IdempotencyEntry, Store, StoreMeta, StoreReader, MAX_RUN,
 };
-pub use view::{AddressLinks, RangeView, View};
+pub use view::{AddressLinks, Budget, RangeView, Records, View};

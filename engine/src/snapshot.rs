@@ -23,7 +23,6 @@ use std::path::{Path, PathBuf};
 
 use ipam_index::{AnyRangeId, RangeId, Space, SpaceImage};
 
-use crate::engine::Shared;
 use crate::error::{EngineError, StoreError};
 use crate::idx::SpaceIndex;
 use crate::model::{Hold, IpamRecord, ObjType, Object, Properties, Range, RecordState};
@@ -140,8 +139,7 @@ fn image(st: &State) -> Image {
         .for_each(&mut push);
     st.access
         .values()
-        .cloned()
-        .map(Object::Access)
+        .map(|v| Object::Access(crate::model::AccessList::clone(v)))
         .for_each(&mut push);
     st.dns_servers
         .values()
@@ -150,13 +148,11 @@ fn image(st: &State) -> Image {
         .for_each(&mut push);
     st.zones
         .values()
-        .cloned()
-        .map(Object::DnsZone)
+        .map(|v| Object::DnsZone(crate::model::DnsZone::clone(v)))
         .for_each(&mut push);
     st.dns_records
         .values()
-        .cloned()
-        .map(Object::DnsRecord)
+        .map(|v| Object::DnsRecord(crate::model::DnsRecord::clone(v)))
         .for_each(&mut push);
     st.dhcp_servers
         .values()
@@ -165,18 +161,15 @@ fn image(st: &State) -> Image {
         .for_each(&mut push);
     st.scopes
         .values()
-        .cloned()
-        .map(Object::DhcpScope)
+        .map(|v| Object::DhcpScope(crate::model::DhcpScope::clone(v)))
         .for_each(&mut push);
     st.reservations
         .values()
-        .cloned()
-        .map(Object::DhcpReservation)
+        .map(|v| Object::DhcpReservation(crate::model::DhcpReservation::clone(v)))
         .for_each(&mut push);
     st.leases
         .values()
-        .cloned()
-        .map(Object::DhcpLease)
+        .map(|v| Object::DhcpLease(crate::model::DhcpLease::clone(v)))
         .for_each(&mut push);
     Image {
         seq: st.applied_seq,
@@ -188,8 +181,8 @@ fn image(st: &State) -> Image {
                 json: Object::AddressSpace(s.meta.clone()).to_json(),
                 v4: s.idx.index.v4().to_image(),
                 v6: s.idx.index.v6().to_image(),
-                ids_v4: s.idx.ids_v4.clone(),
-                ids_v6: s.idx.ids_v6.clone(),
+                ids_v4: s.idx.ids_v4.iter().copied().collect(),
+                ids_v6: s.idx.ids_v6.iter().copied().collect(),
             })
             .collect(),
         ranges: st
@@ -272,7 +265,8 @@ fn from_archived(img: &ArchivedImage) -> Result<State, String> {
             .map_err(|e| bad(format!("IPv6 index of space {}: {e}", meta.id)))?;
         idx.ids_v4 = s.ids_v4.iter().map(|x| x.to_native()).collect();
         idx.ids_v6 = s.ids_v6.iter().map(|x| x.to_native()).collect();
-        st.spaces.insert(meta.id, SpaceState { meta, idx });
+        st.spaces
+            .insert(meta.id, std::sync::Arc::new(SpaceState { meta, idx }));
     }
     let indexed: usize = st
         .spaces
@@ -281,12 +275,11 @@ fn from_archived(img: &ArchivedImage) -> Result<State, String> {
             s.idx
                 .ids_v4
                 .iter()
-                .chain(&s.idx.ids_v6)
+                .chain(s.idx.ids_v6.iter())
                 .filter(|&&id| id != 0)
                 .count()
         })
         .sum();
-    st.ranges.reserve(img.ranges.len());
     for r in img.ranges.iter() {
         let flags = r.flags;
         let from = ip_from(&r.from, r.v6);
@@ -335,7 +328,8 @@ fn from_archived(img: &ArchivedImage) -> Result<State, String> {
                 range.id
             )));
         }
-        st.ranges.insert(range.id, RangeEntry { range, rid });
+        st.ranges
+            .insert(range.id, std::sync::Arc::new(RangeEntry { range, rid }));
     }
     if st.ranges.len() != indexed || st.ranges.len() != img.ranges.len() {
         return Err(bad("the index holds ranges the snapshot does not describe"));
@@ -365,7 +359,7 @@ fn from_archived(img: &ArchivedImage) -> Result<State, String> {
         if let Some(h) = rec.hold {
             st.holds.insert((h.expires, space, addr));
         }
-        st.records.insert((space, addr), rec);
+        st.records.insert((space, addr), std::sync::Arc::new(rec));
     }
     for (t, json) in img.others.iter().map(|t| (t.0.as_str(), t.1.as_str())) {
         let t = ObjType::from_name(t).ok_or_else(|| bad(format!("unknown object type {t}")))?;
@@ -536,25 +530,18 @@ pub(crate) fn apply_changes(st: &mut State, page: Vec<crate::Change>) -> Result<
     Ok(())
 }
 
-/// Writes a snapshot of the committed state now; `None` without a snapshot directory.
-pub(crate) fn write_now(shared: &Shared) -> Result<Option<PathBuf>, EngineError> {
-    let Some(dir) = shared.config().snapshot_dir.clone() else {
-        return Ok(None);
-    };
-    let _one_at_a_time = shared.snapshot_guard();
-    let img = {
-        let st = shared.read_state();
-        image(&st)
-    };
-    // Only committed state may reach a snapshot.
-    shared.wait_committed(img.seq)?;
+/// Writes a snapshot of `st` (a committed version of the state) into `dir` and answers its
+/// path; keeps the newest [`KEEP`] files. Runs on any thread: it only reads the version,
+/// which no writer changes (the engine's writer works on its own copy).
+pub(crate) fn write(dir: &Path, st: &State) -> Result<PathBuf, EngineError> {
+    let img = image(st);
     let io = |what: &str, e: std::io::Error| {
         EngineError::Store(StoreError::backend(
             format!("{what} in {}", dir.display()),
             e,
         ))
     };
-    std::fs::create_dir_all(&dir).map_err(|e| io("creating the snapshot directory", e))?;
+    std::fs::create_dir_all(dir).map_err(|e| io("creating the snapshot directory", e))?;
     let payload = rkyv::to_bytes::<rkyv::rancor::Error>(&img)
         .map_err(|e| EngineError::invalid("snapshot", e.to_string()))?;
     let mut header = [0u8; HEADER];
@@ -574,12 +561,11 @@ pub(crate) fn write_now(shared: &Shared) -> Result<Option<PathBuf>, EngineError>
         f.sync_all().map_err(|e| io("syncing a snapshot", e))?;
     }
     std::fs::rename(&tmp, &path).map_err(|e| io("renaming a snapshot into place", e))?;
-    if let Ok(d) = File::open(&dir) {
+    if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
-    shared.note_snapshot(img.seq);
-    for (_, old) in snapshot_files(&dir).into_iter().skip(KEEP) {
+    for (_, old) in snapshot_files(dir).into_iter().skip(KEEP) {
         let _ = std::fs::remove_file(old);
     }
-    Ok(Some(path))
+    Ok(path)
 }

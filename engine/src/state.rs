@@ -3,10 +3,17 @@
 //!
 //! Commands, replay of the change log and rollback of a failed transaction all go through
 //! `put`, so the model and the index cannot drift apart.
+//!
+//! Every collection is persistent (structurally shared: `imbl` maps, the index's
+//! copy-on-write chunks, large values behind `Arc`), so `State::clone` is cheap and the copy
+//! is independent. The writer publishes a clone after each batch; readers work on theirs
+//! without holding any lock (see `engine/DESIGN.md`, "Reads").
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
+use imbl::{GenericHashMap, OrdMap, OrdSet};
 use ipam_index::AnyRangeId;
 
 use crate::error::EngineError;
@@ -33,46 +40,53 @@ pub(crate) struct RangeEntry {
     pub(crate) rid: AnyRangeId,
 }
 
-/// The whole model.
+/// A persistent hash map keyed by engine ids.
+pub(crate) type IdMap<V> = GenericHashMap<Id, V, IdHasher, imbl::shared_ptr::DefaultSharedPtr>;
+/// A persistent hash map with std's randomized hasher (keys chosen by clients).
+pub(crate) type HashMap<K, V> = imbl::HashMap<K, V>;
+
+/// The whole model. Cloning it is cheap (see the module docs); large values sit behind `Arc`
+/// so that the maps' node copies move pointers, not records.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct State {
-    pub(crate) spaces: BTreeMap<Id, SpaceState>,
-    pub(crate) ranges: HashMap<Id, RangeEntry, IdHasher>,
+    pub(crate) spaces: OrdMap<Id, Arc<SpaceState>>,
+    pub(crate) ranges: IdMap<Arc<RangeEntry>>,
     /// Records that carry more than "Assigned": every other used address is a plain
-    /// `Assigned` record held only as a bit in the index.
-    pub(crate) records: HashMap<(Id, IpAddr), IpamRecord>,
+    /// `Assigned` record held only as a bit in the index. Ordered, so a range's records are
+    /// one range scan.
+    pub(crate) records: OrdMap<(Id, IpAddr), Arc<IpamRecord>>,
     /// Held addresses by expiry.
-    pub(crate) holds: BTreeSet<(Millis, Id, IpAddr)>,
-    pub(crate) propdefs: BTreeMap<Id, PropertyDefinition>,
-    pub(crate) folders: BTreeMap<Id, Folder>,
-    pub(crate) users: BTreeMap<Id, User>,
-    pub(crate) groups: BTreeMap<Id, Group>,
-    pub(crate) roles: BTreeMap<Id, Role>,
-    pub(crate) access: HashMap<(ObjType, Id), AccessList>,
-    pub(crate) dns_servers: BTreeMap<Id, DnsServer>,
-    pub(crate) zones: BTreeMap<Id, DnsZone>,
+    pub(crate) holds: OrdSet<(Millis, Id, IpAddr)>,
+    pub(crate) propdefs: OrdMap<Id, PropertyDefinition>,
+    pub(crate) folders: OrdMap<Id, Folder>,
+    pub(crate) users: OrdMap<Id, User>,
+    pub(crate) groups: OrdMap<Id, Group>,
+    pub(crate) roles: OrdMap<Id, Role>,
+    pub(crate) access: HashMap<(ObjType, Id), Arc<AccessList>>,
+    pub(crate) dns_servers: OrdMap<Id, DnsServer>,
+    pub(crate) zones: OrdMap<Id, Arc<DnsZone>>,
     /// Zones by name (derived from `zones`).
-    pub(crate) zone_names: HashMap<String, BTreeSet<Id>>,
-    pub(crate) dns_records: HashMap<Id, DnsRecord, IdHasher>,
+    pub(crate) zone_names: HashMap<String, OrdSet<Id>>,
+    pub(crate) dns_records: IdMap<Arc<DnsRecord>>,
     /// The records of each zone (derived from `dns_records`).
-    pub(crate) zone_records: HashMap<Id, BTreeSet<Id>, IdHasher>,
+    pub(crate) zone_records: IdMap<OrdSet<Id>>,
     /// Records by a hash of (zone, name, type, data), to find one without a scan (derived).
-    pub(crate) rr_by_content: HashMap<u64, Vec<Id>, IdHasher>,
-    pub(crate) dhcp_servers: BTreeMap<Id, DhcpServer>,
-    pub(crate) scopes: BTreeMap<Id, DhcpScope>,
-    pub(crate) reservations: BTreeMap<Id, DhcpReservation>,
-    pub(crate) leases: HashMap<Id, DhcpLease, IdHasher>,
+    pub(crate) rr_by_content: IdMap<Vec<Id>>,
+    pub(crate) dhcp_servers: OrdMap<Id, DhcpServer>,
+    pub(crate) scopes: OrdMap<Id, Arc<DhcpScope>>,
+    pub(crate) reservations: OrdMap<Id, Arc<DhcpReservation>>,
+    pub(crate) leases: IdMap<Arc<DhcpLease>>,
     /// The reservations and the leases of each scope (derived).
-    pub(crate) scope_reservations: HashMap<Id, BTreeSet<Id>, IdHasher>,
-    pub(crate) scope_leases: HashMap<Id, BTreeSet<Id>, IdHasher>,
+    pub(crate) scope_reservations: IdMap<OrdSet<Id>>,
+    pub(crate) scope_leases: IdMap<OrdSet<Id>>,
     /// DNS records, reservations and active leases by the address they name (derived).
-    pub(crate) links: BTreeMap<(Id, IpAddr), Links>,
+    pub(crate) links: OrdMap<(Id, IpAddr), Arc<Links>>,
     /// The scopes on each range (derived).
-    pub(crate) range_scopes: HashMap<Id, BTreeSet<Id>, IdHasher>,
+    pub(crate) range_scopes: IdMap<OrdSet<Id>>,
     pub(crate) next_id: Id,
     /// Sequence number of the last change applied (committed or not).
     pub(crate) applied_seq: u64,
-    pub(crate) idempotency: HashMap<String, IdempotencyEntry>,
+    pub(crate) idempotency: HashMap<String, Arc<IdempotencyEntry>>,
 }
 
 /// What names one address: DNS records, DHCP reservations and active leases.
@@ -98,7 +112,7 @@ enum LinkKind {
 }
 
 /// Removes `id` from the set of `owner`, and the set when it empties.
-fn unindex(map: &mut HashMap<Id, BTreeSet<Id>, IdHasher>, owner: Id, id: Id) {
+fn unindex(map: &mut IdMap<OrdSet<Id>>, owner: Id, id: Id) {
     if let Some(set) = map.get_mut(&owner) {
         set.remove(&id);
         if set.is_empty() {
@@ -174,10 +188,23 @@ impl State {
         id
     }
 
+    /// An address space for changing (shared with published versions until changed).
+    fn space_mut(&mut self, space: Id) -> Option<&mut Arc<SpaceState>> {
+        self.spaces.get_mut(&space)
+    }
+
+    /// The index of an address space for changing: copied from the published version on the
+    /// first change (chunk by chunk, see `ipam_index::ChunkVec`).
+    pub(crate) fn idx_mut(&mut self, space: Id) -> Option<&mut SpaceIndex> {
+        self.spaces
+            .get_mut(&space)
+            .map(|s| &mut Arc::make_mut(s).idx)
+    }
+
     /// The record of an address: stored, plain assigned (a bit in the index), or blank.
     pub(crate) fn record(&self, space: Id, addr: IpAddr) -> IpamRecord {
         if let Some(r) = self.records.get(&(space, addr)) {
-            return r.clone();
+            return IpamRecord::clone(r);
         }
         let mut r = IpamRecord::free(space, addr);
         if self.spaces.get(&space).is_some_and(|s| s.idx.is_used(addr)) {
@@ -207,37 +234,52 @@ impl State {
             ObjKey::User(id) => self.users.get(&id).cloned().map(Object::User),
             ObjKey::Group(id) => self.groups.get(&id).cloned().map(Object::Group),
             ObjKey::Role(id) => self.roles.get(&id).cloned().map(Object::Role),
-            ObjKey::Access(t, id) => self.access.get(&(t, id)).cloned().map(Object::Access),
+            ObjKey::Access(t, id) => self
+                .access
+                .get(&(t, id))
+                .map(|a| Object::Access(AccessList::clone(a))),
             ObjKey::DnsServer(id) => self.dns_servers.get(&id).cloned().map(Object::DnsServer),
-            ObjKey::DnsZone(id) => self.zones.get(&id).cloned().map(Object::DnsZone),
-            ObjKey::DnsRecord(id) => self.dns_records.get(&id).cloned().map(Object::DnsRecord),
+            ObjKey::DnsZone(id) => self
+                .zones
+                .get(&id)
+                .map(|z| Object::DnsZone(DnsZone::clone(z))),
+            ObjKey::DnsRecord(id) => self
+                .dns_records
+                .get(&id)
+                .map(|r| Object::DnsRecord(DnsRecord::clone(r))),
             ObjKey::DhcpServer(id) => self.dhcp_servers.get(&id).cloned().map(Object::DhcpServer),
-            ObjKey::DhcpScope(id) => self.scopes.get(&id).cloned().map(Object::DhcpScope),
+            ObjKey::DhcpScope(id) => self
+                .scopes
+                .get(&id)
+                .map(|s| Object::DhcpScope(DhcpScope::clone(s))),
             ObjKey::DhcpReservation(id) => self
                 .reservations
                 .get(&id)
-                .cloned()
-                .map(Object::DhcpReservation),
-            ObjKey::DhcpLease(id) => self.leases.get(&id).cloned().map(Object::DhcpLease),
+                .map(|r| Object::DhcpReservation(DhcpReservation::clone(r))),
+            ObjKey::DhcpLease(id) => self
+                .leases
+                .get(&id)
+                .map(|l| Object::DhcpLease(DhcpLease::clone(l))),
         }
     }
 
     /// The DNS records, reservations and active leases naming an address.
     pub(crate) fn links_of(&self, space: Id, addr: IpAddr) -> Option<&Links> {
-        self.links.get(&(space, addr))
+        self.links.get(&(space, addr)).map(|l| &**l)
     }
 
     fn link(&mut self, kind: LinkKind, id: Id, space: Id, addrs: &[IpAddr], add: bool) {
         for a in addrs {
             let k = (space, *a);
             if add {
-                let l = self.links.entry(k).or_default();
+                let l = Arc::make_mut(self.links.entry(k).or_default());
                 match kind {
                     LinkKind::Dns => l.dns.insert(id),
                     LinkKind::Reservation => l.reservations.insert(id),
                     LinkKind::Lease => l.leases.insert(id),
                 };
             } else if let Some(l) = self.links.get_mut(&k) {
+                let l = Arc::make_mut(l);
                 match kind {
                     LinkKind::Dns => l.dns.remove(&id),
                     LinkKind::Reservation => l.reservations.remove(&id),
@@ -300,7 +342,7 @@ impl State {
             let addrs: Vec<IpAddr> = r.links().collect();
             self.link(LinkKind::Dns, id, crate::apply::DEFAULT_SPACE, &addrs, true);
             self.zone_records.entry(r.zone).or_default().insert(id);
-            self.dns_records.insert(id, r);
+            self.dns_records.insert(id, Arc::new(r));
         }
     }
 
@@ -315,7 +357,7 @@ impl State {
                 .entry(r.scope)
                 .or_default()
                 .insert(id);
-            self.reservations.insert(id, r);
+            self.reservations.insert(id, Arc::new(r));
         }
     }
 
@@ -331,7 +373,7 @@ impl State {
                 self.link(LinkKind::Lease, id, l.space, &[l.addr], true);
             }
             self.scope_leases.entry(l.scope).or_default().insert(id);
-            self.leases.insert(id, l);
+            self.leases.insert(id, Arc::new(l));
         }
     }
 
@@ -347,14 +389,14 @@ impl State {
         match (key, image) {
             (ObjKey::AddressSpace(id), Some(Object::AddressSpace(a))) => {
                 match self.spaces.get_mut(id) {
-                    Some(s) => s.meta = a,
+                    Some(s) => Arc::make_mut(s).meta = a,
                     None => {
                         self.spaces.insert(
                             *id,
-                            SpaceState {
+                            Arc::new(SpaceState {
                                 meta: a,
                                 idx: SpaceIndex::default(),
-                            },
+                            }),
                         );
                     }
                 }
@@ -365,11 +407,11 @@ impl State {
             (ObjKey::Range(id), Some(Object::Range(r))) => self.put_range(*id, r)?,
             (ObjKey::Range(id), None) => {
                 if let Some(e) = self.ranges.get(id) {
+                    let rid = e.rid;
                     let space = self
-                        .spaces
-                        .get_mut(&e.range.space)
+                        .space_mut(e.range.space)
                         .ok_or_else(|| corrupt(key, "its address space is gone"))?;
-                    space.idx.remove(e.rid)?;
+                    Arc::make_mut(space).idx.remove(rid)?;
                     self.ranges.remove(id);
                 }
             }
@@ -404,7 +446,7 @@ impl State {
                 _ => None,
             }),
             (ObjKey::Access(t, id), Some(Object::Access(a))) => {
-                self.access.insert((*t, *id), a);
+                self.access.insert((*t, *id), Arc::new(a));
             }
             (ObjKey::Access(t, id), None) => {
                 self.access.remove(&(*t, *id));
@@ -429,7 +471,7 @@ impl State {
                         .insert(*id);
                 }
                 put_map(&mut self.zones, *id, img, |o| match o {
-                    Object::DnsZone(d) => Some(d),
+                    Object::DnsZone(d) => Some(Arc::new(d)),
                     _ => None,
                 })
             }
@@ -455,7 +497,7 @@ impl State {
                     self.range_scopes.entry(sc.range).or_default().insert(*id);
                 }
                 put_map(&mut self.scopes, *id, img, |o| match o {
-                    Object::DhcpScope(d) => Some(d),
+                    Object::DhcpScope(d) => Some(Arc::new(d)),
                     _ => None,
                 })
             }
@@ -490,42 +532,39 @@ impl State {
         }
         if let Some(e) = self.ranges.get_mut(&id) {
             if e.range.space == r.space && e.range.from == r.from && e.range.to == r.to {
-                e.range = r;
+                Arc::make_mut(e).range = r;
                 return Ok(());
             }
             // Bounds or space changed: take it out and place it again.
             let old = e.range.clone();
             let old_rid = e.rid;
-            self.spaces
-                .get_mut(&old.space)
+            self.idx_mut(old.space)
                 .ok_or_else(|| corrupt(&key, "its address space is gone"))?
-                .idx
                 .remove(old_rid)?;
             self.ranges.remove(&id);
             if let Err(err) = self.put_range(id, r) {
                 let rid = self
-                    .spaces
-                    .get_mut(&old.space)
+                    .idx_mut(old.space)
                     .ok_or_else(|| corrupt(&key, "its address space is gone"))?
-                    .idx
                     .insert(id, old.from, old.to)?;
-                self.ranges.insert(id, RangeEntry { range: old, rid });
+                self.ranges
+                    .insert(id, Arc::new(RangeEntry { range: old, rid }));
                 return Err(err);
             }
             return Ok(());
         }
-        let space = self
-            .spaces
-            .get_mut(&r.space)
-            .ok_or_else(|| corrupt(&key, "no address space"))?;
-        let rid = space.idx.insert(id, r.from, r.to)?;
-        self.ranges.insert(id, RangeEntry { range: r, rid });
+        let rid = self
+            .idx_mut(r.space)
+            .ok_or_else(|| corrupt(&key, "no address space"))?
+            .insert(id, r.from, r.to)?;
+        self.ranges
+            .insert(id, Arc::new(RangeEntry { range: r, rid }));
         Ok(())
     }
 
     fn put_record(&mut self, rec: IpamRecord) -> Result<(), EngineError> {
         let k = (rec.space, rec.addr);
-        let space = self.spaces.get_mut(&rec.space).ok_or_else(|| {
+        let space = self.space_mut(rec.space).ok_or_else(|| {
             corrupt(
                 &ObjKey::IpamRecord {
                     space: rec.space,
@@ -534,7 +573,11 @@ impl State {
                 "no such address space",
             )
         })?;
-        space.idx.set_used(rec.addr, rec.state.is_used());
+        if space.idx.is_used(rec.addr) != rec.state.is_used() {
+            Arc::make_mut(space)
+                .idx
+                .set_used(rec.addr, rec.state.is_used());
+        }
         if let Some(old) = self.records.get(&k) {
             if let Some(h) = old.hold {
                 self.holds.remove(&(h.expires, rec.space, rec.addr));
@@ -546,7 +589,7 @@ impl State {
         if rec.is_blank() || rec.is_plain_assigned() {
             self.records.remove(&k);
         } else {
-            self.records.insert(k, rec);
+            self.records.insert(k, Arc::new(rec));
         }
         Ok(())
     }
@@ -589,19 +632,38 @@ impl State {
         out.extend(self.users.values().cloned().map(Object::User));
         out.extend(self.groups.values().cloned().map(Object::Group));
         out.extend(self.roles.values().cloned().map(Object::Role));
-        out.extend(self.access.values().cloned().map(Object::Access));
+        out.extend(
+            self.access
+                .values()
+                .map(|a| Object::Access(AccessList::clone(a))),
+        );
         out.extend(self.dns_servers.values().cloned().map(Object::DnsServer));
-        out.extend(self.zones.values().cloned().map(Object::DnsZone));
-        out.extend(self.dns_records.values().cloned().map(Object::DnsRecord));
+        out.extend(
+            self.zones
+                .values()
+                .map(|z| Object::DnsZone(DnsZone::clone(z))),
+        );
+        out.extend(
+            self.dns_records
+                .values()
+                .map(|r| Object::DnsRecord(DnsRecord::clone(r))),
+        );
         out.extend(self.dhcp_servers.values().cloned().map(Object::DhcpServer));
-        out.extend(self.scopes.values().cloned().map(Object::DhcpScope));
+        out.extend(
+            self.scopes
+                .values()
+                .map(|s| Object::DhcpScope(DhcpScope::clone(s))),
+        );
         out.extend(
             self.reservations
                 .values()
-                .cloned()
-                .map(Object::DhcpReservation),
+                .map(|r| Object::DhcpReservation(DhcpReservation::clone(r))),
         );
-        out.extend(self.leases.values().cloned().map(Object::DhcpLease));
+        out.extend(
+            self.leases
+                .values()
+                .map(|l| Object::DhcpLease(DhcpLease::clone(l))),
+        );
         out.sort_by_key(Object::key);
         out
     }
@@ -742,6 +804,13 @@ impl State {
     ) -> Result<(), EngineError> {
         if self.can(actor, perm, key) {
             return Ok(());
+        }
+        if let Some(k) = key {
+            // An object the user may not even read is reported as missing, whatever was
+            // asked of it: a refusal would tell that it exists.
+            if perm != Permission::Read && !self.can(actor, Permission::Read, Some(k)) {
+                return Err(EngineError::NotFound(k.to_ref()));
+            }
         }
         Err(EngineError::AccessDenied {
             user: actor.name.clone(),
@@ -905,8 +974,8 @@ fn is_hostname(s: &str) -> bool {
         })
 }
 
-fn put_map<T>(
-    map: &mut BTreeMap<Id, T>,
+fn put_map<T: Clone>(
+    map: &mut OrdMap<Id, T>,
     id: Id,
     img: Option<Object>,
     unwrap: impl FnOnce(Object) -> Option<T>,

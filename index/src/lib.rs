@@ -39,6 +39,7 @@
 //! ```
 
 mod addr;
+mod chunks;
 mod dual;
 mod error;
 mod free;
@@ -50,6 +51,7 @@ mod used;
 mod validate;
 
 pub use addr::{Addr, AddrCount, Family, Span};
+pub use chunks::{ChunkVec, CHUNK};
 pub use dual::{AddressSpace, AnyRangeId};
 pub use error::{IndexError, Invariant, SnapshotError};
 pub use free::{BlockSize, FreeQuery, Start};

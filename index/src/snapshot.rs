@@ -8,11 +8,12 @@
 //! image that still decodes is refused rather than trusted.
 
 use std::sync::atomic::AtomicU32;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use roaring::RoaringBitmap;
 
 use crate::addr::{Addr, Family};
+use crate::chunks::ChunkVec;
 use crate::error::{Invariant, SnapshotError};
 use crate::set::UsedSet;
 use crate::space::{Node, Space, DEAD, MAX_RANGES, NIL, ROOT};
@@ -93,7 +94,7 @@ impl<A: Addr> Space<A> {
                 }
                 UsedSet::Dense { bits, .. } => si.dense = bits.words().to_vec(),
                 UsedSet::Sparse { chunks, .. } => {
-                    for (&hi, bm) in chunks {
+                    for (&hi, bm) in chunks.iter() {
                         let mut bitmap = Vec::with_capacity(bm.serialized_size());
                         bm.serialize_into(&mut bitmap)
                             .expect("writing to a Vec cannot fail");
@@ -137,12 +138,12 @@ impl<A: Addr> Space<A> {
             }
         };
         let mut space = Space::<A> {
-            nodes: Vec::with_capacity(n),
-            free_nodes: Vec::new(),
-            kids: Vec::new(),
-            free_kids: Vec::new(),
-            aux: Vec::new(),
-            free_aux: Vec::new(),
+            nodes: ChunkVec::new(),
+            free_nodes: ChunkVec::new(),
+            kids: ChunkVec::new(),
+            free_kids: ChunkVec::new(),
+            aux: ChunkVec::new(),
+            free_aux: ChunkVec::new(),
             count: 0,
             lpm: OnceLock::new(),
             slow_lookups: AtomicU32::new(0),
@@ -165,7 +166,7 @@ impl<A: Addr> Space<A> {
             let kids = if c == 0 {
                 NIL
             } else {
-                space.kids.push(list);
+                space.kids.push(Arc::new(list));
                 (space.kids.len() - 1) as u32
             };
             let (from, to) = (bound(2 * i), bound(2 * i + 1));
@@ -212,7 +213,7 @@ impl<A: Addr> Space<A> {
                             return Err(bad(node, "roaring chunk outside its range"));
                         }
                         *len += bm.len();
-                        if !bm.is_empty() && chunks.insert(hi, bm).is_some() {
+                        if !bm.is_empty() && Arc::make_mut(chunks).insert(hi, bm).is_some() {
                             return Err(bad(node, "repeated roaring chunk"));
                         }
                     }

@@ -1,9 +1,10 @@
 //! The range tree of one address space and one family: insert, remove, find, lookups, paging.
 
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::addr::{prefix_len_of, Addr, Span};
+use crate::chunks::ChunkVec;
 use crate::error::IndexError;
 use crate::lookup::Lpm;
 use crate::set::UsedSet;
@@ -91,15 +92,20 @@ pub(crate) struct Aux {
 ///
 /// Reads take `&self` and may run concurrently; the longest-prefix-match table behind
 /// [`Space::deepest`] is built lazily on reads after changes (see [`Space::prepare_lookups`]).
+///
+/// A clone is cheap and independent: the tree, the used sets and the lookup table live in
+/// shared copy-on-write chunks ([`ChunkVec`], `Arc`), so cloning costs one pointer per chunk
+/// of 512 ranges, and a change made to one clone copies only the chunks (and used sets) it
+/// touches. The engine publishes such a clone after every batch of changes for its readers.
 pub struct Space<A: Addr> {
-    pub(crate) nodes: Vec<Node<A>>,
-    pub(crate) free_nodes: Vec<u32>,
-    pub(crate) kids: Vec<Vec<u32>>,
-    pub(crate) free_kids: Vec<u32>,
-    pub(crate) aux: Vec<Aux>,
-    pub(crate) free_aux: Vec<u32>,
+    pub(crate) nodes: ChunkVec<Node<A>>,
+    pub(crate) free_nodes: ChunkVec<u32>,
+    pub(crate) kids: ChunkVec<Arc<Vec<u32>>>,
+    pub(crate) free_kids: ChunkVec<u32>,
+    pub(crate) aux: ChunkVec<Aux>,
+    pub(crate) free_aux: ChunkVec<u32>,
     pub(crate) count: usize,
-    pub(crate) lpm: OnceLock<Lpm<A>>,
+    pub(crate) lpm: OnceLock<Arc<Lpm<A>>>,
     pub(crate) slow_lookups: AtomicU32,
 }
 
@@ -137,19 +143,21 @@ impl<A: Addr> std::fmt::Debug for Space<A> {
 impl<A: Addr> Space<A> {
     /// An empty space.
     pub fn new() -> Self {
+        let mut nodes = ChunkVec::new();
+        nodes.push(Node {
+            from: A::from_u128(0),
+            to: A::MAX,
+            parent: NIL,
+            kids: NIL,
+            aux: NIL,
+        });
         Space {
-            nodes: vec![Node {
-                from: A::from_u128(0),
-                to: A::MAX,
-                parent: NIL,
-                kids: NIL,
-                aux: NIL,
-            }],
-            free_nodes: Vec::new(),
-            kids: Vec::new(),
-            free_kids: Vec::new(),
-            aux: Vec::new(),
-            free_aux: Vec::new(),
+            nodes,
+            free_nodes: ChunkVec::new(),
+            kids: ChunkVec::new(),
+            free_kids: ChunkVec::new(),
+            aux: ChunkVec::new(),
+            free_aux: ChunkVec::new(),
             count: 0,
             lpm: OnceLock::new(),
             slow_lookups: AtomicU32::new(0),
@@ -178,7 +186,6 @@ impl<A: Addr> Space<A> {
             ra.0.cmp(&rb.0).then(rb.1.cmp(&ra.1))
         });
         let mut space = Space::new();
-        space.nodes.reserve(ranges.len());
         let mut ids = vec![RangeId(0); ranges.len()];
         let mut stack: Vec<u32> = vec![ROOT];
         for &i in &order {
@@ -217,8 +224,8 @@ impl<A: Addr> Space<A> {
             stack.push(id);
         }
         space.count = ranges.len();
-        for list in &mut space.kids {
-            list.shrink_to_fit();
+        for k in 0..space.kids.len() {
+            Arc::make_mut(&mut space.kids[k]).shrink_to_fit();
         }
         space.kids.shrink_to_fit();
         space.nodes.shrink_to_fit();
@@ -256,20 +263,21 @@ impl<A: Addr> Space<A> {
             let k = match self.free_kids.pop() {
                 Some(k) => k,
                 None => {
-                    self.kids.push(Vec::new());
+                    self.kids.push(Arc::default());
                     (self.kids.len() - 1) as u32
                 }
             };
             self.nodes[n as usize].kids = k;
         }
-        &mut self.kids[self.nodes[n as usize].kids as usize]
+        let k = self.nodes[n as usize].kids as usize;
+        Arc::make_mut(&mut self.kids[k])
     }
 
     /// Frees a node's child list if it became empty.
     fn tidy_kids(&mut self, n: u32) {
         let k = self.nodes[n as usize].kids;
         if k != NIL && self.kids[k as usize].is_empty() {
-            self.kids[k as usize] = Vec::new();
+            self.kids[k as usize] = Arc::default();
             self.free_kids.push(k);
             self.nodes[n as usize].kids = NIL;
         }
@@ -401,7 +409,7 @@ impl<A: Addr> Space<A> {
     fn free_node(&mut self, n: u32) {
         let k = self.nodes[n as usize].kids;
         if k != NIL {
-            self.kids[k as usize] = Vec::new();
+            self.kids[k as usize] = Arc::default();
             self.free_kids.push(k);
         }
         let x = self.nodes[n as usize].aux;
@@ -707,15 +715,19 @@ impl<A: Addr> Space<A> {
     /// on their own after enough slow lookups; call this after a batch of changes to keep the
     /// first lookups fast. O(ranges).
     pub fn prepare_lookups(&self) {
-        self.lpm.get_or_init(|| Lpm::build(self));
+        self.lpm.get_or_init(|| Arc::new(Lpm::build(self)));
     }
 
     /// Approximate heap bytes held by the index (tree, lookup table, used sets).
     pub fn heap_bytes(&self) -> usize {
-        let nodes = self.nodes.capacity() * std::mem::size_of::<Node<A>>();
-        let kids: usize = self.kids.capacity() * std::mem::size_of::<Vec<u32>>()
-            + self.kids.iter().map(|k| k.capacity() * 4).sum::<usize>();
-        let aux: usize = self.aux.capacity() * std::mem::size_of::<Aux>()
+        let nodes = self.nodes.heap_bytes();
+        let kids: usize = self.kids.heap_bytes()
+            + self
+                .kids
+                .iter()
+                .map(|k| k.capacity() * 4 + 16)
+                .sum::<usize>();
+        let aux: usize = self.aux.heap_bytes()
             + self
                 .aux
                 .iter()
@@ -723,7 +735,7 @@ impl<A: Addr> Space<A> {
                 .map(UsedSet::heap_bytes)
                 .sum::<usize>();
         let free =
-            (self.free_nodes.capacity() + self.free_kids.capacity() + self.free_aux.capacity()) * 4;
-        nodes + kids + aux + free + self.lpm.get().map_or(0, Lpm::heap_bytes)
+            self.free_nodes.heap_bytes() + self.free_kids.heap_bytes() + self.free_aux.heap_bytes();
+        nodes + kids + aux + free + self.lpm.get().map_or(0, |l| l.heap_bytes())
     }
 }

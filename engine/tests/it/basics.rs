@@ -735,10 +735,18 @@ fn access_entries_and_roles_are_enforced_for_writes_and_reads() {
         vec![ip("10.9.1.1")]
     );
     assert!(submit(&e, erin, alloc(vec![r2], 1, AllocMode::Assign)).is_err());
-    assert!(matches!(
-        e.read(erin, |v| v.range(r2)),
-        Err(EngineError::AccessDenied { .. })
-    ));
+    // A range the user may not read looks exactly like one that does not exist.
+    let hidden = e.read(erin, |v| v.range(r2)).expect_err("hidden");
+    let missing = e
+        .read(erin, |v| v.range(r2 + 1_000_000))
+        .expect_err("missing");
+    assert!(matches!(hidden, EngineError::NotFound(_)), "{hidden}");
+    assert_eq!(
+        hidden.to_string().replace(&r2.to_string(), "N"),
+        missing
+            .to_string()
+            .replace(&(r2 + 1_000_000).to_string(), "N")
+    );
     let top = e
         .read(erin, |v| v.children(DEFAULT_SPACE, None, false, None, 100))
         .expect("list");
@@ -938,4 +946,121 @@ fn a_failed_commit_poisons_the_engine_and_nothing_unacknowledged_survives() {
         good,
         "the restart shows exactly the acknowledged state"
     );
+}
+
+/// Scans stop at the budget's cap, at its cancellation flag and at its deadline, with the
+/// error saying which; an unlimited read of the same data answers.
+#[test]
+fn reads_stop_at_their_budget() {
+    use ipam_engine::{Budget, BudgetExceeded};
+    use std::sync::atomic::AtomicBool;
+    use std::time::Duration;
+    let d = TempDir::new("budget");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    let r = create_range(&e, admin, "10.40.0.0", "10.40.3.255");
+    addresses(submit(&e, admin, alloc(vec![r], 600, AllocMode::Assign)).expect("alloc"));
+    let all = e.read(admin, |v| v.records(r, None, 10_000)).unwrap();
+    assert_eq!(all.len(), 600);
+    let capped = Budget::unlimited().with_max_examined(100);
+    let err = e
+        .read_with(admin, &capped, |v| v.records(r, None, 10_000))
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            EngineError::Budget(BudgetExceeded::TooMuchWork { limit: 100 })
+        ),
+        "{err}"
+    );
+    let flag = Arc::new(AtomicBool::new(true));
+    let cancelled = Budget::unlimited().with_cancel(flag);
+    let err = e
+        .read_with(admin, &cancelled, |v| v.records(r, None, 10_000))
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Budget(BudgetExceeded::Cancelled)),
+        "{err}"
+    );
+    let late = Budget::unlimited().with_timeout(Duration::ZERO);
+    let err = e
+        .read_with(admin, &late, |v| v.ranges_where(DEFAULT_SPACE, |_| true))
+        .unwrap_err();
+    assert!(
+        matches!(err, EngineError::Budget(BudgetExceeded::Deadline { .. })),
+        "{err}"
+    );
+}
+
+/// A Deny Read entry on a sub-range hides its records from every listing of its parent, and
+/// its addresses read like addresses in no range.
+#[test]
+fn hidden_subranges_stay_hidden_in_listings() {
+    use ipam_engine::model::{AccessEntry, Permission, Principal};
+    use ipam_engine::UserSpec;
+    let d = TempDir::new("hidden");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    let parent = create_range(&e, admin, "10.41.0.0", "10.41.0.255");
+    let secret = create_range(&e, admin, "10.41.0.128", "10.41.0.191");
+    addresses(submit(&e, admin, alloc(vec![parent], 3, AllocMode::Assign)).unwrap());
+    addresses(submit(&e, admin, alloc(vec![secret], 4, AllocMode::Assign)).unwrap());
+    submit(
+        &e,
+        admin,
+        Command::CreateUser(UserSpec {
+            name: Some("auditor".into()),
+            password: Some("auditor-pw".into()),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let auditor = e.authenticate("auditor", "auditor-pw").unwrap();
+    let everything = |perms: &[Permission]| AccessEntry {
+        principal: Principal::User(auditor),
+        allow: perms.iter().copied().collect(),
+        deny: Default::default(),
+    };
+    submit(
+        &e,
+        admin,
+        Command::SetAccess {
+            obj_type: ipam_engine::ObjType::Range,
+            obj_id: parent,
+            entries: vec![everything(&[Permission::Read])],
+        },
+    )
+    .unwrap();
+    submit(
+        &e,
+        admin,
+        Command::SetAccess {
+            obj_type: ipam_engine::ObjType::Range,
+            obj_id: secret,
+            entries: vec![AccessEntry {
+                principal: Principal::User(auditor),
+                allow: Default::default(),
+                deny: [Permission::Read].into_iter().collect(),
+            }],
+        },
+    )
+    .unwrap();
+    let listed = e
+        .read(auditor, |v| v.records(parent, None, 1000))
+        .expect("the parent is readable");
+    let addrs: Vec<String> = listed.iter().map(|r| r.addr.to_string()).collect();
+    assert_eq!(addrs, ["10.41.0.1", "10.41.0.2", "10.41.0.3"], "{addrs:?}");
+    let hidden = e
+        .read(auditor, |v| v.record(DEFAULT_SPACE, ip("10.41.0.129")))
+        .unwrap();
+    let outside = e
+        .read(auditor, |v| v.record(DEFAULT_SPACE, ip("10.99.0.1")))
+        .unwrap();
+    assert_eq!(hidden.state, ipam_engine::model::RecordState::Free);
+    assert_eq!(
+        (hidden.state, hidden.properties.len(), hidden.hold),
+        (outside.state, outside.properties.len(), outside.hold),
+        "a hidden address reads like one in no range"
+    );
+    // The administrator still sees all seven.
+    let all = e.read(admin, |v| v.records(parent, None, 1000)).unwrap();
+    assert_eq!(all.len(), 7);
 }

@@ -205,6 +205,12 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                         },
                     }
                 };
+                let in_range = m.ranges.values().any(|&(f, t)| f <= a && a <= t);
+                if state != RecordState::Free && !in_range {
+                    let err = e.submit(Transaction::one(admin, cmd)).expect_err("outside");
+                    prop_assert!(err.to_string().contains("in no range"), "{err}");
+                    continue;
+                }
                 e.submit(Transaction::one(admin, cmd)).expect("set record");
                 if state == RecordState::Free {
                     m.used.remove(&a);

@@ -12,6 +12,7 @@
 mod dense;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use roaring::RoaringBitmap;
 
@@ -46,6 +47,9 @@ impl Moved {
 }
 
 /// Addresses (absolute, as `u128`) marked used in one range.
+///
+/// Bitsets and roaring maps sit behind `Arc`: cloning a set (as a versioned index does) is a
+/// pointer copy, and the first change after that copies the set once.
 #[derive(Clone, Debug)]
 pub(crate) enum UsedSet {
     Small {
@@ -56,13 +60,13 @@ pub(crate) enum UsedSet {
     },
     Dense {
         base: u128,
-        bits: DenseBits,
+        bits: Arc<DenseBits>,
     },
     Sparse {
         from: u128,
         span: u128,
         len: u64,
-        chunks: BTreeMap<u128, RoaringBitmap>,
+        chunks: Arc<BTreeMap<u128, RoaringBitmap>>,
     },
 }
 
@@ -94,14 +98,14 @@ impl UsedSet {
         } else if span < DENSE_FROM_START_BITS {
             UsedSet::Dense {
                 base: from,
-                bits: DenseBits::new(span as u64 + 1),
+                bits: Arc::new(DenseBits::new(span as u64 + 1)),
             }
         } else {
             UsedSet::Sparse {
                 from,
                 span,
                 len: 0,
-                chunks: BTreeMap::new(),
+                chunks: Arc::default(),
             }
         }
     }
@@ -114,7 +118,7 @@ impl UsedSet {
         }
         let nbits = span as u64 + 1;
         if span >= SMALL_BITS {
-            let bits = DenseBits::from_words(nbits, words)?;
+            let bits = Arc::new(DenseBits::from_words(nbits, words)?);
             return Some(UsedSet::Dense { base: from, bits });
         }
         if words.len() as u64 != nbits.div_ceil(64) {
@@ -177,12 +181,17 @@ impl UsedSet {
                 *len += u32::from(fresh);
                 fresh
             }
-            UsedSet::Dense { base, bits } => bits.insert((a - *base) as u64),
+            UsedSet::Dense { base, bits } => {
+                let i = (a - *base) as u64;
+                !bits.contains(i) && Arc::make_mut(bits).insert(i)
+            }
             UsedSet::Sparse {
                 span, len, chunks, ..
             } => {
                 let (h, l) = split(a);
-                if !chunks.entry(h).or_default().insert(l) {
+                if chunks.get(&h).is_some_and(|bm| bm.contains(l))
+                    || !Arc::make_mut(chunks).entry(h).or_default().insert(l)
+                {
                     return false;
                 }
                 *len += 1;
@@ -205,7 +214,10 @@ impl UsedSet {
                     bits.insert((join(*h, l) - *from) as u64);
                 }
             }
-            *self = UsedSet::Dense { base: *from, bits };
+            *self = UsedSet::Dense {
+                base: *from,
+                bits: Arc::new(bits),
+            };
         }
     }
 
@@ -231,10 +243,15 @@ impl UsedSet {
             UsedSet::Dense { base, bits } => {
                 a >= *base
                     && a - *base < u128::from(bits.nbits())
-                    && bits.remove((a - *base) as u64)
+                    && bits.contains((a - *base) as u64)
+                    && Arc::make_mut(bits).remove((a - *base) as u64)
             }
             UsedSet::Sparse { len, chunks, .. } => {
                 let (h, l) = split(a);
+                if !chunks.get(&h).is_some_and(|bm| bm.contains(l)) {
+                    return false;
+                }
+                let chunks = Arc::make_mut(chunks);
                 let Some(bm) = chunks.get_mut(&h) else {
                     return false;
                 };
@@ -368,6 +385,10 @@ impl UsedSet {
                 let (hh, lh) = split(hi);
                 let keys: Vec<u128> = chunks.range(hl..=hh).map(|(&h, _)| h).collect();
                 let mut out = Vec::with_capacity(keys.len());
+                if keys.is_empty() {
+                    return Moved::Chunks(out);
+                }
+                let chunks = Arc::make_mut(chunks);
                 for h in keys {
                     let l = if h == hl { ll } else { 0 };
                     let u = if h == hh { lh } else { u32::MAX };
@@ -418,6 +439,7 @@ impl UsedSet {
     pub(crate) fn absorb(&mut self, moved: Moved) {
         match (self, moved) {
             (UsedSet::Sparse { len, chunks, .. }, Moved::Chunks(parts)) => {
+                let chunks = Arc::make_mut(chunks);
                 for (h, part) in parts {
                     let bm = chunks.entry(h).or_default();
                     let before = bm.len();
@@ -586,13 +608,13 @@ mod tests {
     fn both(from: u128, span: u128) -> [UsedSet; 2] {
         let dense = UsedSet::Dense {
             base: from,
-            bits: DenseBits::new(span as u64 + 1),
+            bits: Arc::new(DenseBits::new(span as u64 + 1)),
         };
         let sparse = UsedSet::Sparse {
             from,
             span,
             len: 0,
-            chunks: BTreeMap::new(),
+            chunks: Arc::default(),
         };
         [dense, sparse]
     }

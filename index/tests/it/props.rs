@@ -62,7 +62,13 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
     let mut m = Model::default();
     let mut ids: BTreeMap<(u128, u128), RangeId> = BTreeMap::new();
     let a = A::from_u128;
-    for op in ops {
+    // Versions: clones taken along the way, with the model as it was, checked at the end (a
+    // clone must not see anything done to the original after it was taken).
+    let mut versions: Vec<(Space<A>, Model)> = Vec::new();
+    for (step, op) in ops.into_iter().enumerate() {
+        if step % 13 == 5 {
+            versions.push((s.clone(), m.clone()));
+        }
         match op {
             Op::Insert(f, t) => {
                 let want = m.can_insert(f, t);
@@ -337,6 +343,27 @@ fn run<A: Addr>(ops: Vec<Op>, base: u128, window: u128) {
     back.validate().unwrap();
     assert_eq!(back.len(), s.len());
     let _ = window;
+    for (old, then) in &versions {
+        old.validate().unwrap();
+        assert_eq!(
+            old.len(),
+            then.ranges.len(),
+            "an old version kept its ranges"
+        );
+        let want: Vec<A> = then.used.iter().map(|&v| a(v)).collect();
+        assert_eq!(old.used_in(A::from_u128(0), A::MAX, usize::MAX), Ok(want));
+        let probes = then
+            .ranges
+            .keys()
+            .flat_map(|&(f, t)| [f, t, f.saturating_sub(1)]);
+        for x in probes.chain([base]) {
+            let got = old.deepest(a(x)).map(|id| {
+                let info = old.get(id).unwrap();
+                (info.from.to_u128(), info.to.to_u128())
+            });
+            assert_eq!(got, then.deepest(x), "an old version's lookup of {x}");
+        }
+    }
 }
 
 proptest! {

@@ -66,7 +66,7 @@ pub(crate) fn range_id(v: &View<'_>, space: Id, r: &RefArg) -> Result<Id, Engine
             .ok_or_else(|| nf(format!("{a}-{b}"))),
         RefArg::Addr(_, a) => v.find_range(space, *a, *a).ok_or_else(|| nf(a.to_string())),
         RefArg::Name(n) => v
-            .ranges_where(space, |r| r.name.eq_ignore_ascii_case(n))
+            .ranges_where(space, |r| r.name.eq_ignore_ascii_case(n))?
             .first()
             .map(|r| r.id)
             .ok_or_else(|| nf(format!("{n:?}"))),
@@ -230,7 +230,7 @@ pub(crate) async fn collection(ctx: &Ctx) -> ApiResult {
                 .map(|id| v.range(id).map(|r| r.range))
                 .collect::<Result<_, _>>()?,
             None => {
-                let mut l = v.ranges_where(space, |r| filter.matches(&RangeFields(r)));
+                let mut l = v.ranges_where(space, |r| filter.matches(&RangeFields(r)))?;
                 if !sort_by.is_empty() || desc {
                     sort_ranges(&mut l, &sort_by, desc);
                 }
