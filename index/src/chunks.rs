@@ -16,11 +16,14 @@ const SHIFT: usize = 9;
 pub const CHUNK: usize = 1 << SHIFT;
 const MASK: usize = CHUNK - 1;
 
-/// A growable vector of `T` in shared, copy-on-write chunks. Indexing is two loads instead of
-/// one; `index_mut`, `get_mut`, `push` and `pop` copy the touched chunk first when it is
-/// shared with a clone.
+/// A growable vector of `T` in shared, copy-on-write chunks. Indexing is two dependent loads
+/// instead of one; `index_mut`, `get_mut`, `push` and `pop` copy the touched chunk first
+/// when it is shared with a clone.
+///
+/// Every chunk but the last holds [`CHUNK`] slots; the last grows by doubling, so a small
+/// vector costs little. Slots past the length hold `T::default()`.
 pub struct ChunkVec<T> {
-    chunks: Vec<Arc<Vec<T>>>,
+    chunks: Vec<Arc<[T]>>,
     len: usize,
 }
 
@@ -42,13 +45,13 @@ impl<T> Default for ChunkVec<T> {
     }
 }
 
-impl<T: Clone + std::fmt::Debug> std::fmt::Debug for ChunkVec<T> {
+impl<T: Clone + Default + std::fmt::Debug> std::fmt::Debug for ChunkVec<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list().entries(self.iter()).finish()
     }
 }
 
-impl<T: Clone> ChunkVec<T> {
+impl<T: Clone + Default> ChunkVec<T> {
     /// An empty vector.
     pub fn new() -> Self {
         Self::default()
@@ -70,7 +73,7 @@ impl<T: Clone> ChunkVec<T> {
     #[inline]
     pub fn get(&self, i: usize) -> Option<&T> {
         if i < self.len {
-            Some(&self.chunks[i >> SHIFT][i & MASK])
+            self.chunks[i >> SHIFT].get(i & MASK)
         } else {
             None
         }
@@ -81,7 +84,7 @@ impl<T: Clone> ChunkVec<T> {
     #[inline]
     pub fn get_mut(&mut self, i: usize) -> Option<&mut T> {
         if i < self.len {
-            Some(&mut Arc::make_mut(&mut self.chunks[i >> SHIFT])[i & MASK])
+            Arc::make_mut(&mut self.chunks[i >> SHIFT]).get_mut(i & MASK)
         } else {
             None
         }
@@ -89,16 +92,20 @@ impl<T: Clone> ChunkVec<T> {
 
     /// Appends an element.
     pub fn push(&mut self, v: T) {
-        if self.len & MASK == 0 {
-            self.chunks.push(Arc::new(Vec::with_capacity(CHUNK)));
+        let slot = self.len & MASK;
+        if slot == 0 {
+            self.chunks.push(Arc::from([T::default()]));
         }
         let last = self.chunks.last_mut().expect("a chunk with room exists");
-        let chunk = Arc::make_mut(last);
-        if chunk.capacity() < CHUNK {
-            // A copied chunk has only the room it needed: make it whole once.
-            chunk.reserve_exact(CHUNK - chunk.len());
+        if slot >= last.len() {
+            // Grow the last chunk by doubling (up to a whole chunk).
+            let grown = (last.len() * 2).min(CHUNK);
+            let mut v: Vec<T> = Vec::with_capacity(grown);
+            v.extend(last.iter().cloned());
+            v.resize_with(grown, T::default);
+            *last = Arc::from(v);
         }
-        chunk.push(v);
+        Arc::make_mut(last)[slot] = v;
         self.len += 1;
     }
 
@@ -107,40 +114,45 @@ impl<T: Clone> ChunkVec<T> {
         if self.len == 0 {
             return None;
         }
+        self.len -= 1;
+        let i = self.len;
         let last = self
             .chunks
             .last_mut()
             .expect("a non-empty vector has a chunk");
-        let v = Arc::make_mut(last).pop();
-        self.len -= 1;
-        if self.len & MASK == 0 {
+        let v = std::mem::take(&mut Arc::make_mut(last)[i & MASK]);
+        if i & MASK == 0 {
             self.chunks.pop();
         }
-        v
+        Some(v)
     }
 
     /// The elements in order.
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &T> + '_ {
-        self.chunks.iter().flat_map(|c| c.iter())
+        let len = self.len;
+        self.chunks
+            .iter()
+            .enumerate()
+            .flat_map(move |(c, ch)| ch[..(len - c * CHUNK).min(CHUNK)].iter())
     }
 
-    /// Drops spare room (chunks are allocated whole, so only the chunk list shrinks).
+    /// Drops spare room in the chunk list.
     pub fn shrink_to_fit(&mut self) {
         self.chunks.shrink_to_fit();
     }
 
     /// Approximate heap bytes held, counting shared chunks in full.
     pub fn heap_bytes(&self) -> usize {
-        self.chunks.capacity() * std::mem::size_of::<Arc<Vec<T>>>()
+        self.chunks.capacity() * std::mem::size_of::<Arc<[T]>>()
             + self
                 .chunks
                 .iter()
-                .map(|c| c.capacity() * std::mem::size_of::<T>() + 16)
+                .map(|c| c.len() * std::mem::size_of::<T>() + 16)
                 .sum::<usize>()
     }
 }
 
-impl<T: Clone> Index<usize> for ChunkVec<T> {
+impl<T: Clone + Default> Index<usize> for ChunkVec<T> {
     type Output = T;
     #[inline]
     fn index(&self, i: usize) -> &T {
@@ -149,7 +161,7 @@ impl<T: Clone> Index<usize> for ChunkVec<T> {
     }
 }
 
-impl<T: Clone> IndexMut<usize> for ChunkVec<T> {
+impl<T: Clone + Default> IndexMut<usize> for ChunkVec<T> {
     #[inline]
     fn index_mut(&mut self, i: usize) -> &mut T {
         assert!(i < self.len, "index {i} out of bounds (len {})", self.len);
@@ -157,7 +169,7 @@ impl<T: Clone> IndexMut<usize> for ChunkVec<T> {
     }
 }
 
-impl<T: Clone> FromIterator<T> for ChunkVec<T> {
+impl<T: Clone + Default> FromIterator<T> for ChunkVec<T> {
     fn from_iter<I: IntoIterator<Item = T>>(iter: I) -> Self {
         let mut v = ChunkVec::new();
         for x in iter {

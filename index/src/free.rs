@@ -2,7 +2,7 @@
 
 use crate::addr::{prefix_len_of, Addr, AddrCount};
 use crate::error::IndexError;
-use crate::space::{RangeId, Space, ROOT};
+use crate::space::{RangeId, Space, NIL, ROOT};
 
 /// Where a free-address search starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -103,17 +103,57 @@ fn mix(seed: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The first free address of a leaf range `f..=t` whose used set is `set`, from `start`
+/// (wrapping for a random start).
+#[inline]
+fn leaf_free_in<A: Addr>(
+    set: Option<&crate::set::UsedSet>,
+    f: u128,
+    t: u128,
+    start: u128,
+    q: &FreeQuery<'_, A>,
+) -> Option<u128> {
+    let nb = q.skip_network_broadcast
+        && A::BITS == 32
+        && prefix_len_of(f, t, 32).is_some_and(|len| len <= 30);
+    let (lo, hi) = if nb { (f + 1, t - 1) } else { (f, t) };
+    let find = |a: u128, b: u128| -> Option<u128> {
+        if a > b {
+            return None;
+        }
+        match set {
+            Some(set) => set.next_free(a, b),
+            None => Some(a),
+        }
+    };
+    find(start.max(lo), hi).or_else(|| {
+        if matches!(q.start, Start::Random(_)) && start > lo {
+            find(lo, start - 1)
+        } else {
+            None
+        }
+    })
+}
+
 impl<A: Addr> Space<A> {
     /// The first free address of a range according to `q`, or `None` when it is full.
     ///
     /// Errors: unknown range, a start outside the range, reversed exclusions.
     #[inline]
     pub fn next_free(&self, id: RangeId, q: &FreeQuery<'_, A>) -> Result<Option<A>, IndexError> {
-        let node = self.live(id)?;
-        let (f, t) = self.bounds(node);
-        let start = self.start_of(node, q.start)?;
-        if q.exclude.is_empty() && self.kids_of(node).is_empty() {
-            return Ok(self.leaf_free(node, start, q).map(A::from_u128));
+        let (node, nd) = self.live_node(id)?;
+        let (f, t) = (nd.from.to_u128(), nd.to.to_u128());
+        let start = match Self::start_in(f, t, q.start) {
+            Ok(s) => s,
+            Err(_) => self.start_of(node, q.start)?,
+        };
+        if q.exclude.is_empty() && nd.kids == NIL {
+            // The common case, a leaf range: one look at the node, one at its used set.
+            let set = match nd.aux {
+                NIL => None,
+                x => self.aux[x as usize].set.as_ref(),
+            };
+            return Ok(leaf_free_in(set, f, t, start, q).map(A::from_u128));
         }
         let ex = Exclusions::new(q.exclude)?;
         if let Some(x) = self.first_free(node, start, t, q, &ex, node) {
@@ -158,44 +198,23 @@ impl<A: Addr> Space<A> {
         Ok(out)
     }
 
-    /// [`Space::next_free`] for a range without children and no exclusions (the common case of
-    /// allocating in a subnet): one bitset search between its network and broadcast addresses.
-    #[inline]
-    fn leaf_free(&self, n: u32, start: u128, q: &FreeQuery<'_, A>) -> Option<u128> {
+    fn start_of(&self, n: u32, start: Start<A>) -> Result<u128, IndexError> {
         let (f, t) = self.bounds(n);
-        let nb = q.skip_network_broadcast
-            && A::BITS == 32
-            && prefix_len_of(f, t, 32).is_some_and(|len| len <= 30);
-        let (lo, hi) = if nb { (f + 1, t - 1) } else { (f, t) };
-        let find = |a: u128, b: u128| -> Option<u128> {
-            if a > b {
-                return None;
-            }
-            match self.own_set(n) {
-                Some(set) => set.next_free(a, b),
-                None => Some(a),
-            }
-        };
-        find(start.max(lo), hi).or_else(|| {
-            if matches!(q.start, Start::Random(_)) && start > lo {
-                find(lo, start - 1)
-            } else {
-                None
-            }
+        Self::start_in(f, t, start).map_err(|a| IndexError::OutsideRange {
+            addr: A::from_u128(a).to_ip(),
+            range: self.span_of(n),
         })
     }
 
-    fn start_of(&self, n: u32, start: Start<A>) -> Result<u128, IndexError> {
-        let (f, t) = self.bounds(n);
+    /// Where a search of `f..=t` starts; `Err(a)` when `a` lies outside.
+    #[inline]
+    fn start_in(f: u128, t: u128, start: Start<A>) -> Result<u128, u128> {
         Ok(match start {
             Start::First => f,
             Start::At(a) => {
                 let a = a.to_u128();
                 if a < f || a > t {
-                    return Err(IndexError::OutsideRange {
-                        addr: A::from_u128(a).to_ip(),
-                        range: self.span_of(n),
-                    });
+                    return Err(a);
                 }
                 a
             }

@@ -74,6 +74,19 @@ pub(crate) struct Node<A> {
     pub(crate) aux: u32,
 }
 
+impl<A: Addr> Default for Node<A> {
+    /// A free slot (what unused chunk slots hold).
+    fn default() -> Self {
+        Node {
+            from: A::from_u128(0),
+            to: A::from_u128(0),
+            parent: DEAD,
+            kids: NIL,
+            aux: NIL,
+        }
+    }
+}
+
 /// Used-address data of a node whose subtree has (or had) used addresses.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Aux {
@@ -329,6 +342,15 @@ impl<A: Addr> Space<A> {
             let aux = self.aux_mut(n);
             aux.subtree_used = aux.subtree_used.wrapping_add_signed(delta);
             n = self.nodes[n as usize].parent;
+        }
+    }
+
+    /// Checks that `id` names a live range and returns its node index and a copy of it.
+    #[inline]
+    pub(crate) fn live_node(&self, id: RangeId) -> Result<(u32, Node<A>), IndexError> {
+        match self.nodes.get(id.0 as usize) {
+            Some(node) if id.0 != ROOT && node.parent != DEAD => Ok((id.0, *node)),
+            _ => Err(IndexError::UnknownRange(id.0)),
         }
     }
 

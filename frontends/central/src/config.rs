@@ -85,6 +85,8 @@ pub struct Config {
     /// Seconds between full synchronizations with every DNS and DHCP server (0: only on the
     /// agents' change events and on demand).
     pub sync_secs: u64,
+    /// What one request's reads may cost (deadline, objects examined, heavy reads at once).
+    pub read_limits: crate::limits::ReadLimits,
 }
 
 /// One agent Central connects to.
@@ -165,8 +167,9 @@ pub struct Args {
     pub command: Option<Cmd>,
     /// TOML file with settings (keys: listen, data_dir, database, pg_schema, tls_cert,
     /// tls_key, session_idle_secs, lockout_after, lockout_secs, max_body_bytes,
-    /// max_bulk_items, snapshot_every, log, instance_name, sync_secs, and `[[agents]]`
-    /// tables with address and key_file or key).
+    /// max_bulk_items, snapshot_every, log, instance_name, sync_secs, request_timeout_secs,
+    /// max_examined, heavy_reads, heavy_reads_per_user, and `[[agents]]` tables with address
+    /// and key_file or key).
     #[arg(long, env = "IPAM_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Address and port to listen on [default: 0.0.0.0:1231].
@@ -224,6 +227,20 @@ pub struct Args {
     /// on PostgreSQL) [default: https://HOSTNAME:PORT].
     #[arg(long, env = "IPAM_INSTANCE_NAME")]
     pub instance_name: Option<String>,
+    /// Deadline of one request's reads in seconds; a listing or search still running then
+    /// answers 503 (code 5013). NDJSON exports are exempt [default: 10].
+    #[arg(long, env = "IPAM_REQUEST_TIMEOUT_SECS")]
+    pub request_timeout_secs: Option<u64>,
+    /// Most objects one request's scans may examine (regular expressions in a filter count
+    /// extra); past it the request answers 422 (code 4070) [default: 2000000].
+    #[arg(long, env = "IPAM_MAX_EXAMINED")]
+    pub max_examined: Option<u64>,
+    /// Listings and searches that scan, running at once in all [default: 4].
+    #[arg(long, env = "IPAM_HEAVY_READS")]
+    pub heavy_reads: Option<usize>,
+    /// Listings and searches that scan, running at once for one user [default: 2].
+    #[arg(long, env = "IPAM_HEAVY_READS_PER_USER")]
+    pub heavy_reads_per_user: Option<usize>,
 }
 
 /// Commands besides serving.
@@ -265,6 +282,10 @@ struct FileConfig {
     #[serde(default)]
     agents: Vec<AgentEntry>,
     sync_secs: Option<u64>,
+    request_timeout_secs: Option<u64>,
+    max_examined: Option<u64>,
+    heavy_reads: Option<usize>,
+    heavy_reads_per_user: Option<usize>,
 }
 
 impl Config {
@@ -312,7 +333,30 @@ impl Config {
             .into_iter()
             .map(|e| e.resolve(a.config.as_deref().unwrap_or(Path::new("config"))))
             .collect::<Result<Vec<_>, _>>()?;
+        let d = crate::limits::ReadLimits::default();
+        let read_limits = crate::limits::ReadLimits {
+            timeout: a
+                .request_timeout_secs
+                .or(f.request_timeout_secs)
+                .map_or(d.timeout, std::time::Duration::from_secs),
+            max_examined: a.max_examined.or(f.max_examined).unwrap_or(d.max_examined),
+            heavy_total: a.heavy_reads.or(f.heavy_reads).unwrap_or(d.heavy_total),
+            heavy_per_user: a
+                .heavy_reads_per_user
+                .or(f.heavy_reads_per_user)
+                .unwrap_or(d.heavy_per_user),
+        };
+        if read_limits.timeout.is_zero()
+            || read_limits.max_examined == 0
+            || read_limits.heavy_total == 0
+            || read_limits.heavy_per_user == 0
+        {
+            return Err(CentralError::Config(
+                "request_timeout_secs, max_examined, heavy_reads and heavy_reads_per_user must be at least 1".into(),
+            ));
+        }
         let cfg = Config {
+            read_limits,
             agents,
             sync_secs: f.sync_secs.unwrap_or(300),
             listen,
@@ -367,6 +411,7 @@ impl Config {
             instance_name: None,
             agents: Vec::new(),
             sync_secs: 0,
+            read_limits: crate::limits::ReadLimits::default(),
         }
     }
 }

@@ -16,6 +16,7 @@ mod api;
 mod auth;
 pub mod coldstandby;
 pub mod config;
+pub mod limits;
 mod metrics;
 mod server;
 mod services;
@@ -83,6 +84,10 @@ pub struct App {
     password_checks: tokio::sync::Semaphore,
     /// The DNS and DHCP agents and their servers.
     services: services::Services,
+    /// What one request's reads may cost.
+    read_limits: limits::ReadLimits,
+    /// Admission of heavy reads (scans).
+    heavy_reads: limits::HeavyReads,
 }
 
 impl App {
@@ -141,6 +146,8 @@ impl App {
                 instance,
                 cfg.sync_secs,
             ),
+            read_limits: cfg.read_limits,
+            heavy_reads: limits::HeavyReads::new(&cfg.read_limits),
         };
         Ok((Arc::new(app), report))
     }

@@ -21,9 +21,21 @@ pub(crate) struct Metrics {
     pub failed_logins: AtomicU64,
     pub lockouts: AtomicU64,
     pub sessions: AtomicU64,
+    /// Reads stopped by their budget: too much work, deadline, cancelled.
+    reads_stopped: [AtomicU64; 3],
 }
 
 impl Metrics {
+    /// Counts a read its budget stopped.
+    pub fn read_stopped(&self, why: &ipam_engine::BudgetExceeded) {
+        let i = match why {
+            ipam_engine::BudgetExceeded::TooMuchWork { .. } => 0,
+            ipam_engine::BudgetExceeded::Cancelled => 2,
+            _ => 1,
+        };
+        self.reads_stopped[i].fetch_add(1, Relaxed);
+    }
+
     pub fn observe(&self, status: u16, micros: u64) {
         self.requests[usize::from(status / 100).min(5)].fetch_add(1, Relaxed);
         let secs = micros as f64 / 1e6;
@@ -115,6 +127,20 @@ impl Metrics {
         ];
         for (name, help, v) in counters {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        }
+        o.push_str(
+            "# HELP ipam_reads_stopped_total Reads stopped by their work budget, by reason.\n",
+        );
+        o.push_str("# TYPE ipam_reads_stopped_total counter\n");
+        for (reason, c) in ["too_much_work", "deadline", "cancelled"]
+            .iter()
+            .zip(&self.reads_stopped)
+        {
+            let _ = writeln!(
+                o,
+                "ipam_reads_stopped_total{{reason=\"{reason}\"}} {}",
+                c.load(Relaxed)
+            );
         }
         let _ = writeln!(
             o,

@@ -38,8 +38,9 @@ pub const MAX_FILTER_LEN: usize = 8 * 1024;
 /// The deepest nesting of parentheses accepted.
 pub const MAX_FILTER_DEPTH: usize = 64;
 
-/// The largest compiled regular expression accepted (bytes of the regex engine's program).
-const MAX_REGEX_SIZE: usize = 1 << 20;
+/// The largest compiled regular expression accepted (bytes of the regex engine's program):
+/// enough for any pattern a person writes, small enough that one match costs microseconds.
+const MAX_REGEX_SIZE: usize = 8 * 1024;
 
 /// A parsed filter.
 #[derive(Clone, Debug)]
@@ -123,6 +124,172 @@ impl Filter {
     /// the term do not count: `(myhost)` is a single bare term.
     pub fn is_single_bare_term(&self) -> bool {
         matches!(self.root, Some(Node::Bare(_)))
+    }
+
+    /// The addresses an object must lie in to match, when the filter says: bounds implied by
+    /// conditions on the IP address field `field` (`=`, `==`, `<`, `<=`, `>`, `>=`, `in(...)`
+    /// with addresses, `=^` with whole leading octets such as `10.16.`) and by bare terms that
+    /// are addresses when `bare_is_address`; `and` intersects, `or` joins. `None`: no bound
+    /// (the filter may match any address). Listings walk only these addresses.
+    pub fn ip_bounds(&self, field: &str, bare_is_address: bool) -> Option<(IpAddr, IpAddr)> {
+        match self.root.as_ref()?.ip_bounds(field, bare_is_address) {
+            Bound::Any => None,
+            Bound::Within(lo, hi) => Some((lo, hi)),
+            // Nothing can match: an empty window.
+            Bound::Nothing => Some((IpAddr::from([0, 0, 0, 1]), IpAddr::from([0, 0, 0, 0]))),
+        }
+    }
+
+    /// A relative cost of testing one object, for work budgets: 1, plus the size of the
+    /// regular expressions the filter runs (a long pattern costs more per object).
+    pub fn cost(&self) -> u64 {
+        self.root.as_ref().map_or(1, |n| 1 + n.regex_cost())
+    }
+}
+
+/// What a filter implies about an address field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Bound {
+    /// Any address may match.
+    Any,
+    /// Only addresses in `lo..=hi` may match.
+    Within(IpAddr, IpAddr),
+    /// No address can match.
+    Nothing,
+}
+
+const IP_MIN: IpAddr = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+const IP_MAX: IpAddr = IpAddr::V6(std::net::Ipv6Addr::new(
+    0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff, 0xffff,
+));
+
+fn ip_step(a: IpAddr, up: bool) -> Option<IpAddr> {
+    match a {
+        IpAddr::V4(x) => {
+            let n = u32::from(x);
+            if up {
+                n.checked_add(1)
+            } else {
+                n.checked_sub(1)
+            }
+            .map(|n| IpAddr::V4(n.into()))
+        }
+        IpAddr::V6(x) => {
+            let n = u128::from(x);
+            if up {
+                n.checked_add(1)
+            } else {
+                n.checked_sub(1)
+            }
+            .map(|n| IpAddr::V6(n.into()))
+        }
+    }
+}
+
+impl Bound {
+    fn within(lo: IpAddr, hi: IpAddr) -> Bound {
+        if lo <= hi {
+            Bound::Within(lo, hi)
+        } else {
+            Bound::Nothing
+        }
+    }
+
+    fn and(self, other: Bound) -> Bound {
+        match (self, other) {
+            (Bound::Nothing, _) | (_, Bound::Nothing) => Bound::Nothing,
+            (Bound::Any, b) | (b, Bound::Any) => b,
+            (Bound::Within(a, b), Bound::Within(c, d)) => Bound::within(a.max(c), b.min(d)),
+        }
+    }
+
+    fn or(self, other: Bound) -> Bound {
+        match (self, other) {
+            (Bound::Any, _) | (_, Bound::Any) => Bound::Any,
+            (Bound::Nothing, b) | (b, Bound::Nothing) => b,
+            (Bound::Within(a, b), Bound::Within(c, d)) => Bound::Within(a.min(c), b.max(d)),
+        }
+    }
+}
+
+/// The addresses that start with `text` as dotted IPv4 text, when `text` is one to three
+/// whole octets followed by a dot (`10.`, `10.16.`, `192.168.1.`).
+fn ipv4_prefix_bounds(text: &str) -> Option<(IpAddr, IpAddr)> {
+    let body = text.strip_suffix('.')?;
+    let octets: Vec<u8> = body
+        .split('.')
+        .map(|o| {
+            (!o.is_empty() && o.len() <= 3)
+                .then(|| o.parse::<u8>().ok())
+                .flatten()
+        })
+        .collect::<Option<_>>()?;
+    if octets.is_empty() || octets.len() > 3 {
+        return None;
+    }
+    let mut lo = [0u8; 4];
+    let mut hi = [255u8; 4];
+    for (i, o) in octets.iter().enumerate() {
+        lo[i] = *o;
+        hi[i] = *o;
+    }
+    Some((IpAddr::from(lo), IpAddr::from(hi)))
+}
+
+impl Node {
+    fn ip_bounds(&self, field: &str, bare_is_address: bool) -> Bound {
+        match self {
+            Node::And(nodes) => nodes.iter().fold(Bound::Any, |b, n| {
+                b.and(n.ip_bounds(field, bare_is_address))
+            }),
+            Node::Or(nodes) => nodes.iter().fold(Bound::Nothing, |b, n| {
+                b.or(n.ip_bounds(field, bare_is_address))
+            }),
+            Node::Bare(term) => match term.parse::<IpAddr>() {
+                Ok(a) if bare_is_address => Bound::Within(a, a),
+                _ => Bound::Any,
+            },
+            Node::Condition(c) if c.negated || !c.field.eq_ignore_ascii_case(field) => Bound::Any,
+            Node::Condition(c) => match &c.test {
+                Test::Equal(v) | Test::Exact(v) => match v.ip {
+                    Some(a) => Bound::Within(a, a),
+                    None => Bound::Any,
+                },
+                Test::Compare(op, v) => match (v.ip, v.int) {
+                    (Some(a), None) => match op {
+                        Compare::Less => {
+                            ip_step(a, false).map_or(Bound::Nothing, |b| Bound::within(IP_MIN, b))
+                        }
+                        Compare::LessOrEqual => Bound::Within(IP_MIN, a),
+                        Compare::Greater => {
+                            ip_step(a, true).map_or(Bound::Any, |b| Bound::within(b, IP_MAX))
+                        }
+                        Compare::GreaterOrEqual => Bound::Within(a, IP_MAX),
+                    },
+                    _ => Bound::Any,
+                },
+                Test::In(values) => values.iter().fold(Bound::Nothing, |b, v| match v.ip {
+                    Some(a) => b.or(Bound::Within(a, a)),
+                    None => Bound::Any,
+                }),
+                Test::StartsWith(v) => match ipv4_prefix_bounds(&v.raw) {
+                    Some((lo, hi)) => Bound::Within(lo, hi),
+                    None => Bound::Any,
+                },
+                _ => Bound::Any,
+            },
+        }
+    }
+
+    fn regex_cost(&self) -> u64 {
+        match self {
+            Node::And(nodes) | Node::Or(nodes) => nodes.iter().map(Node::regex_cost).sum(),
+            Node::Condition(Condition {
+                test: Test::Regex(r),
+                ..
+            }) => r.as_str().len() as u64 / 8,
+            _ => 0,
+        }
     }
 }
 

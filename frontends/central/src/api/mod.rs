@@ -153,6 +153,14 @@ pub(crate) mod codes {
     pub const SERVER_UNCERTAIN: u32 = 4062;
     /// This Central is a standby; the message names the active one.
     pub const STANDBY: u32 = 5012;
+    /// The request would examine more objects than one request may: narrow it.
+    pub const TOO_MUCH_WORK: u32 = 4070;
+    /// The request's reads passed their deadline.
+    pub const DEADLINE: u32 = 5013;
+    /// The request was cancelled (the client went away).
+    pub const CANCELLED: u32 = 5014;
+    /// Too many heavy reads (scans) are running, for this user or in all: try again.
+    pub const BUSY: u32 = 5015;
 }
 
 /// An error answer: HTTP status, Micetro code, message.
@@ -233,6 +241,15 @@ impl From<EngineError> for ApiError {
             E::BadCredentials => (StatusCode::UNAUTHORIZED, codes::BAD_LOGIN),
             E::ShuttingDown => (StatusCode::SERVICE_UNAVAILABLE, codes::SHUTTING_DOWN),
             E::Standby { .. } => (StatusCode::SERVICE_UNAVAILABLE, codes::STANDBY),
+            E::Budget(b) => match b {
+                ipam_engine::BudgetExceeded::TooMuchWork { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, codes::TOO_MUCH_WORK)
+                }
+                ipam_engine::BudgetExceeded::Cancelled => {
+                    (StatusCode::SERVICE_UNAVAILABLE, codes::CANCELLED)
+                }
+                _ => (StatusCode::SERVICE_UNAVAILABLE, codes::DEADLINE),
+            },
             _ => (StatusCode::SERVICE_UNAVAILABLE, codes::STORE),
         };
         let index = match &e {
@@ -260,6 +277,8 @@ pub(crate) enum Reply {
     Created(Value),
     /// 204, no body.
     NoContent,
+    /// 200 with a body that is already the whole JSON envelope (listings rendered as text).
+    Json(Vec<u8>),
     /// A body of its own (NDJSON export).
     Raw(Response),
 }
@@ -286,20 +305,55 @@ pub(crate) struct Ctx {
     pub headers: HeaderMap,
     /// The session token, when the caller used one.
     pub token: Option<String>,
+    /// The work budget of this request's reads.
+    pub budget: Arc<ipam_engine::Budget>,
+    /// When this request's reads must be done.
+    pub deadline: Instant,
 }
 
 impl Ctx {
-    /// Runs a read on the engine off the async threads (for reads that may scan).
+    /// Runs a read that may scan: admitted among a few heavy reads at once (per user and in
+    /// all), off the async threads, within the request's work budget.
     pub async fn read<R: Send + 'static>(
         &self,
         f: impl FnOnce(&View<'_>) -> Result<R, EngineError> + Send + 'static,
     ) -> Result<R, ApiError> {
+        let admitted = self
+            .app
+            .heavy_reads
+            .admit(self.user, self.deadline)
+            .await
+            .map_err(|b| {
+                let who = match b {
+                    crate::limits::Busy::User(n) => {
+                        format!("you already have {n} listings or searches running")
+                    }
+                    crate::limits::Busy::Total(n) => {
+                        format!("{n} listings or searches are already running")
+                    }
+                };
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::BUSY,
+                    format!(
+                        "{who} and none finished before this request's deadline; try again shortly"
+                    ),
+                )
+            })?;
         let app = self.app.clone();
         let user = self.user;
-        tokio::task::spawn_blocking(move || app.engine.read(user, f))
-            .await
-            .map_err(join_error)?
-            .map_err(ApiError::from)
+        let budget = self.budget.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let r = app.engine.read_with(user, &budget, f);
+            drop(admitted);
+            r
+        })
+        .await
+        .map_err(join_error)?;
+        if let Err(EngineError::Budget(b)) = &r {
+            self.app.metrics.read_stopped(b);
+        }
+        r.map_err(ApiError::from)
     }
 
     /// Runs a short read (a lookup, not a scan) on this thread when the state's lock is
@@ -400,13 +454,23 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         .trim_start_matches('/')
         .to_ascii_lowercase()
         .starts_with("v2");
-    let (user_name, resp) = match handle_inner(app.clone(), req).await {
+    // Set when this future is dropped (the client went away) or done: reads still running
+    // for the request stop at their next check.
+    let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _cancel_on_drop = crate::limits::CancelOnDrop(cancel.clone());
+    let (user_name, resp) = match handle_inner(app.clone(), req, cancel).await {
         Ok((user, reply)) => (
             user,
             match reply {
                 Reply::Ok(v) => json_response(StatusCode::OK, json!({ "result": v })),
                 Reply::Created(v) => json_response(StatusCode::CREATED, json!({ "result": v })),
                 Reply::NoContent => StatusCode::NO_CONTENT.into_response(),
+                Reply::Json(body) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                    body,
+                )
+                    .into_response(),
                 Reply::Raw(r) => r,
             },
         ),
@@ -427,7 +491,11 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
 
 type Failure = (Option<String>, ApiError);
 
-async fn handle_inner(app: Arc<App>, req: Request) -> Result<(Option<String>, Reply), Failure> {
+async fn handle_inner(
+    app: Arc<App>,
+    req: Request,
+    cancel: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<(Option<String>, Reply), Failure> {
     let (parts, body) = req.into_parts();
     let body: Bytes = axum::body::to_bytes(body, app.max_body)
         .await
@@ -468,7 +536,10 @@ async fn handle_inner(app: Arc<App>, req: Request) -> Result<(Option<String>, Re
     let (user, user_name, token) = authenticate(&app, &parts.headers)
         .await
         .map_err(|e| (None, e))?;
+    let budget = Arc::new(app.read_limits.budget(cancel));
     let ctx = Ctx {
+        deadline: Instant::now() + app.read_limits.timeout,
+        budget,
         app,
         user,
         user_name: user_name.clone(),

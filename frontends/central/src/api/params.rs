@@ -110,8 +110,13 @@ impl Params {
 
     /// Paging: `offset` and `limit` (default and maximum `max`).
     pub fn paging(&self, max: u64) -> Result<(u64, u64), ApiError> {
+        self.paging_with(max, max)
+    }
+
+    /// `offset` and `limit`, with `default` when no limit is given.
+    pub fn paging_with(&self, default: u64, max: u64) -> Result<(u64, u64), ApiError> {
         let offset = self.u64("offset")?.unwrap_or(0);
-        let limit = self.u64("limit")?.unwrap_or(max);
+        let limit = self.u64("limit")?.unwrap_or(default);
         if limit > max {
             return Err(ApiError::invalid(format!(
                 "limit {limit} is larger than the most one page may hold ({max}); page with offset, or use cursor"

@@ -221,6 +221,13 @@ fn record_patch(ctx: &Ctx, current: &IpamRecord) -> Result<RecordPatch, ApiError
     Ok(patch)
 }
 
+/// The page size of record listings when the request gives no `limit`.
+pub(crate) const DEFAULT_RECORD_PAGE: u64 = 1_000;
+
+/// Records examined for `totalResults` once the page is full: past this many the count stops
+/// and the answer says `totalResultsExact: false` (the page and `nextCursor` are exact).
+const COUNT_AFTER_PAGE: u64 = 200_000;
+
 /// Which records a listing shows.
 struct Listing {
     filter: Filter,
@@ -228,13 +235,15 @@ struct Listing {
     offset: u64,
     limit: u64,
     cursor: Option<IpAddr>,
+    /// The addresses the filter can match (from conditions on `address`), if it says.
+    bounds: Option<(IpAddr, IpAddr)>,
 }
 
 impl Listing {
     fn from(ctx: &Ctx) -> Result<Listing, ApiError> {
         let text = ctx.params.string("filter")?.unwrap_or_default();
         let filter = Filter::parse(&text)?;
-        let (offset, limit) = ctx.params.paging(MAX_PAGE)?;
+        let (offset, limit) = ctx.params.paging_with(DEFAULT_RECORD_PAGE, MAX_PAGE)?;
         let cursor = ctx
             .params
             .string("cursor")?
@@ -242,12 +251,28 @@ impl Listing {
             .map(|c| super::parse_addr("cursor", &c))
             .transpose()?;
         Ok(Listing {
+            bounds: filter.ip_bounds("address", true),
             filter,
             filtered: !text.trim().is_empty(),
             offset,
             limit,
             cursor,
         })
+    }
+
+    /// The part of `from..=to` this listing can show: after the cursor, inside the filter's
+    /// address bounds. `None` when nothing is left.
+    fn window(&self, from: IpAddr, to: IpAddr) -> Option<(IpAddr, IpAddr)> {
+        let mut lo = from;
+        let mut hi = to;
+        if let Some(c) = self.cursor {
+            lo = lo.max(c);
+        }
+        if let Some((blo, bhi)) = self.bounds {
+            lo = lo.max(blo);
+            hi = hi.min(bhi);
+        }
+        (lo <= hi && lo.is_ipv4() == hi.is_ipv4()).then_some((lo, hi))
     }
 }
 
@@ -275,96 +300,193 @@ fn nth(from: IpAddr, n: u128) -> Option<IpAddr> {
     }
 }
 
-/// The records of one range: every address (free ones too) when no filter is given;
-/// with a filter, the matching records.
-fn range_records(v: &View<'_>, id: Id, l: &Listing) -> Result<Value, EngineError> {
-    let r = v.range(id)?.range;
-    let from = match l.cursor {
-        Some(c) if c > r.to => {
-            return Ok(json!({"ipamRecords": [], "totalResults": 0}));
-        }
-        Some(c) => c.max(r.from),
-        None => r.from,
-    };
-    let size = span(from, r.to);
-    let blank_matches = l
-        .filter
-        .matches(&RecordFields(&IpamRecord::free(r.space, from)));
-    let mut items = Vec::new();
-    let total: u128;
-    let mut last: Option<IpAddr> = None;
-    if !l.filtered {
-        total = size;
-        let mut i = u128::from(l.offset);
-        while i < size && (items.len() as u64) < l.limit {
-            let Some(a) = nth(from, i) else { break };
-            items.push(render_record(v, &v.record(r.space, a)?));
-            last = Some(a);
-            i += 1;
-        }
-    } else if !blank_matches {
-        // Only used or annotated records can match: walk those.
-        let mut count: u128 = 0;
-        let mut start = Some(from);
-        while let Some(s) = start {
-            let page = v.records(id, Some(s), 4096)?;
-            let full = page.len() == 4096;
-            start = page.last().and_then(|x| next_addr(x.addr)).filter(|_| full);
-            for rec in page {
-                if l.filter.matches(&RecordFields(&rec)) {
-                    if count >= u128::from(l.offset) && (items.len() as u64) < l.limit {
-                        items.push(render_record(v, &rec));
-                        last = Some(rec.addr);
-                    }
-                    count += 1;
-                }
-            }
-        }
-        total = count;
-    } else {
-        if size > SCAN_CAP {
-            return Err(EngineError::Invalid {
-                field: "filter",
-                reason: format!(
-                    "this filter can match free addresses, and the range has {size} of them; narrow the filter (e.g. add state!=Free), page with cursor, or use recordExport"
-                ),
-            });
-        }
-        let mut count: u128 = 0;
-        for i in 0..size {
-            let Some(a) = nth(from, i) else { break };
-            let rec = v.record(r.space, a)?;
-            if l.filter.matches(&RecordFields(&rec)) {
-                if count >= u128::from(l.offset) && (items.len() as u64) < l.limit {
-                    items.push(render_record(v, &rec));
-                    last = Some(a);
-                }
-                count += 1;
-            }
-        }
-        total = count;
-    }
-    let mut out =
-        json!({"ipamRecords": items, "totalResults": u64::try_from(total).unwrap_or(u64::MAX)});
-    if let Some(n) = last.and_then(next_addr).filter(|n| *n <= r.to) {
-        if (items_len(&out) as u64) == l.limit {
-            out["nextCursor"] = json!(n.to_string());
-        }
-    }
-    Ok(out)
+/// A listing being built: the page rendered to JSON text as it is found (one record's value
+/// tree at a time, so memory follows the page's size in bytes), and the count of matches.
+struct Page<'l> {
+    l: &'l Listing,
+    items: Vec<u8>,
+    shown: u64,
+    matched: u128,
+    last: Option<IpAddr>,
+    /// Examined objects when the page filled up.
+    full_at: Option<u64>,
+    exact: bool,
 }
 
-fn items_len(v: &Value) -> usize {
-    v["ipamRecords"].as_array().map_or(0, Vec::len)
+impl<'l> Page<'l> {
+    fn new(l: &'l Listing) -> Page<'l> {
+        Page {
+            l,
+            items: Vec::new(),
+            shown: 0,
+            matched: 0,
+            last: None,
+            full_at: None,
+            exact: true,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.shown >= self.l.limit
+    }
+
+    /// Offers a matching record; renders it when it falls on the page.
+    fn offer(&mut self, v: &View<'_>, rec: &IpamRecord) {
+        if self.matched >= u128::from(self.l.offset) && !self.full() {
+            if self.shown > 0 {
+                self.items.push(b',');
+            }
+            serde_json::to_writer(&mut self.items, &render_record(v, rec))
+                .expect("JSON values serialize");
+            self.shown += 1;
+            self.last = Some(rec.addr);
+            if self.full() {
+                self.full_at = Some(v.budget().examined());
+            }
+        }
+        self.matched += 1;
+    }
+
+    /// Whether to go on counting after `err` (or after the counting allowance): once the page
+    /// is full, running out only makes the total inexact; before, it is the answer.
+    fn keep_counting(
+        &mut self,
+        v: &View<'_>,
+        err: Option<EngineError>,
+    ) -> Result<bool, EngineError> {
+        match (err, self.full_at) {
+            (Some(EngineError::Budget(_)), Some(_)) => {
+                self.exact = false;
+                Ok(false)
+            }
+            (Some(e), _) => Err(e),
+            (None, Some(at)) if v.budget().examined() - at > COUNT_AFTER_PAGE => {
+                self.exact = false;
+                Ok(false)
+            }
+            (None, _) => Ok(true),
+        }
+    }
+
+    /// The answer: `ipamRecords`, `totalResults`, `nextCursor` when more may follow,
+    /// `totalResultsExact: false` when the count stopped early.
+    fn finish(self, end: IpAddr) -> Reply {
+        let mut out = Vec::with_capacity(self.items.len() + 160);
+        out.extend_from_slice(br#"{"result":{"ipamRecords":["#);
+        out.extend_from_slice(&self.items);
+        out.extend_from_slice(b"],\"totalResults\":");
+        out.extend_from_slice(
+            u64::try_from(self.matched)
+                .unwrap_or(u64::MAX)
+                .to_string()
+                .as_bytes(),
+        );
+        if !self.exact {
+            out.extend_from_slice(b",\"totalResultsExact\":false");
+        }
+        if let Some(n) = self.last.and_then(next_addr).filter(|n| *n <= end) {
+            if self.full() || !self.exact {
+                out.extend_from_slice(format!(r#","nextCursor":"{n}""#).as_bytes());
+            }
+        }
+        out.extend_from_slice(b"}}");
+        Reply::Json(out)
+    }
+}
+
+/// The records of one range: every address (free ones too) when no filter is given;
+/// with a filter, the matching records. Conditions on `address` narrow the walk to the
+/// addresses they allow (from the index), and every record looked at counts against the
+/// request's budget.
+fn range_records(v: &View<'_>, id: Id, l: &Listing) -> Result<Reply, EngineError> {
+    let r = v.range(id)?.range;
+    let mut page = Page::new(l);
+    let Some((lo, hi)) = l.window(r.from, r.to) else {
+        return Ok(page.finish(r.to));
+    };
+    let cost = l.filter.cost();
+    let blank_matches = l
+        .filter
+        .matches(&RecordFields(&IpamRecord::free(r.space, lo)));
+    if !l.filtered {
+        // Every address, free ones too: the page is addressed directly.
+        let size = span(lo, hi);
+        page.matched = size;
+        let mut i = u128::from(l.offset);
+        while i < size && !page.full() {
+            let Some(a) = nth(lo, i) else { break };
+            v.budget().spend(1)?;
+            let rec = v.record(r.space, a)?;
+            if page.shown > 0 {
+                page.items.push(b',');
+            }
+            serde_json::to_writer(&mut page.items, &render_record(v, &rec))
+                .expect("JSON values serialize");
+            page.shown += 1;
+            page.last = Some(a);
+            i += 1;
+        }
+        return Ok(page.finish(r.to));
+    }
+    if !blank_matches {
+        // Only used or annotated records can match: walk those.
+        for rec in v.records_in(id, Some(lo), Some(hi))? {
+            let step = rec.and_then(|rec| {
+                v.budget().spend(cost - 1)?;
+                Ok(rec)
+            });
+            match step {
+                Ok(rec) => {
+                    if l.filter.matches(&RecordFields(&rec)) {
+                        page.offer(v, &rec);
+                    }
+                    if !page.keep_counting(v, None)? {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    page.keep_counting(v, Some(e))?;
+                    break;
+                }
+            }
+        }
+        return Ok(page.finish(r.to));
+    }
+    let size = span(lo, hi);
+    if size > SCAN_CAP {
+        return Err(EngineError::Invalid {
+            field: "filter",
+            reason: format!(
+                "this filter can match free addresses, and the range has {size} of them; narrow the filter (e.g. add state!=Free or an address range), page with cursor, or use recordExport"
+            ),
+        });
+    }
+    for i in 0..size {
+        let Some(a) = nth(lo, i) else { break };
+        let step = v.budget().spend(cost).and_then(|()| v.record(r.space, a));
+        match step {
+            Ok(rec) => {
+                if l.filter.matches(&RecordFields(&rec)) {
+                    page.offer(v, &rec);
+                }
+                if !page.keep_counting(v, None)? {
+                    break;
+                }
+            }
+            Err(e) => {
+                page.keep_counting(v, Some(e))?;
+                break;
+            }
+        }
+    }
+    Ok(page.finish(r.to))
 }
 
 /// `GET ranges/{ref}/ipamRecords`.
 pub(crate) async fn of_range(ctx: &Ctx, t: &Target) -> ApiResult {
     let id = ranges::resolve(ctx, t).await?;
     let l = Listing::from(ctx)?;
-    ctx.read(move |v| range_records(v, id, &l))
-        .await
-        .map(Reply::Ok)
+    ctx.read(move |v| range_records(v, id, &l)).await
 }
 
 /// `GET ipamRecords`: with `rangeRef`, that range's records; otherwise the used and
@@ -374,10 +496,7 @@ pub(crate) async fn list(ctx: &Ctx) -> ApiResult {
     if let Some(r) = ctx.params.string("rangeRef")? {
         let t = range_target(&r);
         let id = ranges::resolve(ctx, &t).await?;
-        return ctx
-            .read(move |v| range_records(v, id, &l))
-            .await
-            .map(Reply::Ok);
+        return ctx.read(move |v| range_records(v, id, &l)).await;
     }
     if !l.filtered {
         return Err(ApiError::invalid(
@@ -387,26 +506,37 @@ pub(crate) async fn list(ctx: &Ctx) -> ApiResult {
     let space = space_param(ctx)?;
     ctx.read(move |v| {
         let space = space_id(v, space.as_deref())?;
-        let mut items = Vec::new();
-        let mut count: u64 = 0;
-        for v6 in [false, true] {
+        let cost = l.filter.cost();
+        let mut page = Page::new(&l);
+        let mut end = IpAddr::from([0u8; 4]);
+        'families: for v6 in [false, true] {
             let mut start = None;
             loop {
                 let tops = v.children(space, None, v6, start, 1024)?;
                 let full = tops.len() == 1024;
                 start = tops.last().and_then(|r| next_addr(r.from));
                 for top in tops {
-                    let mut s = Some(top.from);
-                    while let Some(st) = s {
-                        let page = v.records(top.id, Some(st), 4096)?;
-                        let more = page.len() == 4096;
-                        s = page.last().and_then(|x| next_addr(x.addr)).filter(|_| more);
-                        for rec in page {
-                            if l.filter.matches(&RecordFields(&rec)) {
-                                if count >= l.offset && (items.len() as u64) < l.limit {
-                                    items.push(render_record(v, &rec));
+                    end = end.max(top.to);
+                    let Some((lo, hi)) = l.window(top.from, top.to) else {
+                        continue;
+                    };
+                    for rec in v.records_in(top.id, Some(lo), Some(hi))? {
+                        let step = rec.and_then(|rec| {
+                            v.budget().spend(cost - 1)?;
+                            Ok(rec)
+                        });
+                        match step {
+                            Ok(rec) => {
+                                if l.filter.matches(&RecordFields(&rec)) {
+                                    page.offer(v, &rec);
                                 }
-                                count += 1;
+                                if !page.keep_counting(v, None)? {
+                                    break 'families;
+                                }
+                            }
+                            Err(e) => {
+                                page.keep_counting(v, Some(e))?;
+                                break 'families;
                             }
                         }
                     }
@@ -416,10 +546,9 @@ pub(crate) async fn list(ctx: &Ctx) -> ApiResult {
                 }
             }
         }
-        Ok(json!({"ipamRecords": items, "totalResults": count}))
+        Ok(page.finish(end))
     })
     .await
-    .map(Reply::Ok)
 }
 
 pub(crate) fn range_target(r: &str) -> Target {
@@ -449,7 +578,5 @@ pub(crate) async fn legacy_get(ctx: &Ctx) -> ApiResult {
         .ok_or_else(|| ApiError::invalid("GetIPAMRecords needs rangeRef"))?;
     let id = ranges::resolve(ctx, &range_target(&r)).await?;
     let l = Listing::from(ctx)?;
-    ctx.read(move |v| range_records(v, id, &l))
-        .await
-        .map(Reply::Ok)
+    ctx.read(move |v| range_records(v, id, &l)).await
 }
