@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::CentralError;
 
 /// Where Central keeps its data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// An embedded SQLite file (the default: `DATA_DIR/ipam.db`).
     Sqlite(PathBuf),
@@ -24,24 +24,187 @@ pub enum Database {
 }
 
 impl std::fmt::Display for Database {
-    /// The database without credentials (for logs and error messages).
+    /// The database without credentials (for logs, error messages and answers).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Database::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
             Database::Postgres { url, schema } => {
-                let shown: String = if let Some(rest) = url.split_once("://").map(|x| x.1) {
-                    let host = rest.rsplit_once('@').map_or(rest, |x| x.1);
-                    format!("postgres://{}", host.split('?').next().unwrap_or(host))
-                } else {
-                    url.split_whitespace()
-                        .filter(|kv| !kv.starts_with("password="))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
-                write!(f, "{shown} (schema {schema})")
+                write!(f, "{} (schema {schema})", safe_connection_string(url))
             }
         }
     }
+}
+
+impl std::fmt::Debug for Database {
+    /// As [`Display`](std::fmt::Display): never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({self})")
+    }
+}
+
+/// A PostgreSQL connection string rendered without any password: the one way Central shows
+/// a connection string (logs, errors, `/health`, `GET micetro`).
+///
+/// Both of libpq's forms are parsed as libpq does: `key = value` pairs (spaces around `=`
+/// allowed; a value unquoted up to the next space, or single-quoted, with `\'` and `\\`
+/// escapes in both) and the URL form `postgres[ql]://user:password@host/db?key=value`. Every
+/// key naming a password (`password`, `sslpassword`) is left out, and so is the password of
+/// a URL's user information. A string that cannot be parsed is not shown at all.
+pub fn safe_connection_string(s: &str) -> String {
+    let s = s.trim();
+    if let Some((scheme, rest)) = url_form(s) {
+        return safe_url(scheme, rest);
+    }
+    match parse_key_values(s) {
+        Ok(kv) => kv
+            .iter()
+            .filter(|(k, _)| !is_secret_key(k))
+            .map(|(k, v)| format!("{k}={}", quote_value(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Err(_) => "(a PostgreSQL connection string that cannot be parsed)".to_string(),
+    }
+}
+
+fn url_form(s: &str) -> Option<(&str, &str)> {
+    ["postgresql://", "postgres://"]
+        .iter()
+        .find_map(|p| s.strip_prefix(p).map(|rest| (&p[..p.len() - 3], rest)))
+}
+
+fn is_secret_key(k: &str) -> bool {
+    k.to_ascii_lowercase().contains("password")
+}
+
+/// A URL without its password: the user information ends at the last `@` (so that an
+/// unencoded `@`, `/` or `?` in a password hides more, never less), and query parameters
+/// naming a password are dropped.
+fn safe_url(scheme: &str, rest: &str) -> String {
+    let (user, hostpart) = match rest.rfind('@') {
+        Some(i) => {
+            let userinfo = &rest[..i];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            (Some(user), &rest[i + 1..])
+        }
+        None => (None, rest),
+    };
+    let (path, query) = match hostpart.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (hostpart, None),
+    };
+    let mut out = format!("{scheme}://");
+    if let Some(u) = user.filter(|u| !u.is_empty()) {
+        out.push_str(u);
+        out.push('@');
+    }
+    out.push_str(path);
+    if let Some(q) = query {
+        let kept: Vec<&str> = q
+            .split('&')
+            .filter(|kv| {
+                let k = kv.split('=').next().unwrap_or_default();
+                let k = percent_encoding::percent_decode_str(k).decode_utf8_lossy();
+                !kv.is_empty() && !is_secret_key(&k)
+            })
+            .collect();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
+    }
+    out
+}
+
+/// Why a libpq key/value string is malformed (the string itself is never quoted back).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ConnStringError {
+    /// A keyword without `=`.
+    MissingEquals,
+    /// `=` without a keyword.
+    MissingKeyword,
+    /// A quoted value without its closing quote.
+    UnterminatedQuote,
+}
+
+impl std::fmt::Display for ConnStringError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConnStringError::MissingEquals => "a keyword without \"=\"",
+            ConnStringError::MissingKeyword => "an \"=\" without a keyword",
+            ConnStringError::UnterminatedQuote => "a quoted value without its closing quote",
+        })
+    }
+}
+
+/// Splits a libpq `key = value ...` string as libpq's `conninfo_parse` does.
+pub(crate) fn parse_key_values(s: &str) -> Result<Vec<(String, String)>, ConnStringError> {
+    let mut out = Vec::new();
+    let mut it = s.chars().peekable();
+    loop {
+        while it.next_if(|c| c.is_whitespace()).is_some() {}
+        if it.peek().is_none() {
+            return Ok(out);
+        }
+        let mut key = String::new();
+        while let Some(c) = it.next_if(|c| !c.is_whitespace() && *c != '=') {
+            key.push(c);
+        }
+        while it.next_if(|c| c.is_whitespace()).is_some() {}
+        if it.next() != Some('=') {
+            return Err(ConnStringError::MissingEquals);
+        }
+        if key.is_empty() {
+            return Err(ConnStringError::MissingKeyword);
+        }
+        while it.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if it.next_if_eq(&'\'').is_some() {
+            loop {
+                match it.next() {
+                    None => return Err(ConnStringError::UnterminatedQuote),
+                    Some('\'') => break,
+                    Some('\\') => match it.next() {
+                        Some(c) => value.push(c),
+                        None => return Err(ConnStringError::UnterminatedQuote),
+                    },
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = it.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    if let Some(n) = it.next() {
+                        value.push(n);
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+/// A value as libpq reads it back: quoted when it is empty or holds a space, quote or
+/// backslash.
+fn quote_value(v: &str) -> String {
+    if !v.is_empty()
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c == '\'' || c == '\\')
+    {
+        return v.to_string();
+    }
+    let mut q = String::with_capacity(v.len() + 2);
+    q.push('\'');
+    for c in v.chars() {
+        if c == '\'' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('\'');
+    q
 }
 
 /// Every setting, resolved.
@@ -176,8 +339,9 @@ pub struct Args {
     #[arg(long, env = "IPAM_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database: `sqlite:PATH` or `postgres://user@host/db` (or a libpq key=value string
-    /// starting with `host=`) [default: sqlite:DATA_DIR/ipam.db].
-    #[arg(long, env = "IPAM_DATABASE", global = true)]
+    /// such as `host=... dbname=...`) [default: sqlite:DATA_DIR/ipam.db]. Its password is
+    /// never shown (in logs, errors or answers).
+    #[arg(long, env = "IPAM_DATABASE", global = true, hide_env_values = true)]
     pub database: Option<String>,
     /// PostgreSQL schema for this installation's tables [default: ipam].
     #[arg(long, env = "IPAM_PG_SCHEMA")]
@@ -386,7 +550,20 @@ fn parse_database(
         }
         return Ok(Database::Sqlite(PathBuf::from(p)));
     }
-    if s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains("host=") {
+    // A libpq key/value string names at least one of these.
+    const PG_KEYS: [&str; 5] = ["host", "hostaddr", "dbname", "user", "port"];
+    let postgres = url_form(s).is_some()
+        || match parse_key_values(s) {
+            Ok(kv) => kv.iter().any(|(k, _)| PG_KEYS.contains(&k.as_str())),
+            // Never quote the string back: it may hold a password.
+            Err(e) if s.contains('=') => {
+                return Err(CentralError::Config(format!(
+                    "the PostgreSQL connection string has {e}"
+                )))
+            }
+            Err(_) => false,
+        };
+    if postgres {
         if schema.is_empty()
             || !schema
                 .chars()
@@ -401,9 +578,11 @@ fn parse_database(
             schema,
         });
     }
-    Err(CentralError::Config(format!(
-        "database {s:?} is neither sqlite:PATH nor a postgres:// URL"
-    )))
+    Err(CentralError::Config(
+        "database is neither sqlite:PATH nor a PostgreSQL connection string \
+         (postgres://... or host=... dbname=...)"
+            .into(),
+    ))
 }
 
 #[cfg(test)]
@@ -474,5 +653,99 @@ mod tests {
             "127.0.0.1:1231"
         ]))
         .is_ok());
+    }
+
+    #[test]
+    fn connection_strings_are_shown_without_their_password() {
+        let secret = |s: &str, hidden: &[&str]| {
+            let shown = safe_connection_string(s);
+            for h in hidden {
+                assert!(!shown.contains(h), "{s:?} shown as {shown:?}");
+            }
+            assert!(!shown.contains("password"), "{s:?} shown as {shown:?}");
+            let db = format!(
+                "{:?}",
+                Database::Postgres {
+                    url: s.into(),
+                    schema: "ipam".into()
+                }
+            );
+            for h in hidden {
+                assert!(!db.contains(h), "{db}");
+            }
+            shown
+        };
+        // The tester's forms: spaces around `=`, a quoted value with a space.
+        assert_eq!(
+            secret(
+                "host=127.0.0.1 user=u password = Pg-Secret-42 dbname=test",
+                &["Secret"]
+            ),
+            "host=127.0.0.1 user=u dbname=test"
+        );
+        assert_eq!(
+            secret("host=h password='s3cret B' dbname=d", &["s3cret", "B'"]),
+            "host=h dbname=d"
+        );
+        // Escapes inside and outside quotes; the other values come back as libpq reads them.
+        assert_eq!(
+            secret(
+                r"host = h password='it\'s \\ x' application_name='a b\'c' sslpassword=k\ ey",
+                &["it", "x'", "k", "ey"]
+            ),
+            r"host=h application_name='a b\'c'"
+        );
+        assert_eq!(
+            parse_key_values(r"a=x\ y b='' c = 'q\\'").unwrap(),
+            [("a", "x y"), ("b", ""), ("c", "q\\")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        // Malformed strings are never echoed.
+        for bad in ["host=h password='open", "host=h password", "= x"] {
+            assert!(parse_key_values(bad).is_err(), "{bad}");
+            assert_eq!(
+                safe_connection_string(bad),
+                "(a PostgreSQL connection string that cannot be parsed)"
+            );
+        }
+        // URLs: the user's password, password parameters, odd characters in the password.
+        assert_eq!(
+            secret(
+                "postgresql://app:pa55@db1:5433/ipam?sslmode=disable&password=q1",
+                &["pa55", "q1"]
+            ),
+            "postgresql://app@db1:5433/ipam?sslmode=disable"
+        );
+        assert_eq!(
+            secret("postgres://u:p@ss/w?x@h/db", &["ss/w", "p@", "x@"]),
+            "postgres://u@h/db"
+        );
+        assert_eq!(secret("postgres://h/db", &[]), "postgres://h/db");
+        assert_eq!(
+            secret("postgres://h/db?PassWord=z&sslpassword=y", &["z", "=y"]),
+            "postgres://h/db"
+        );
+    }
+
+    #[test]
+    fn database_strings_are_recognized_and_errors_never_quote_them() {
+        for s in [
+            "host = 127.0.0.1 dbname=test",
+            "dbname=test",
+            "user=u password=x",
+            "postgresql://u@h/db",
+        ] {
+            let c = Config::from_args(args(&["--database", s])).unwrap();
+            assert!(matches!(c.database, Database::Postgres { .. }), "{s}");
+        }
+        for s in [
+            "host=h password='Secret-1",
+            "mysql://u:Secret-1@h/db",
+            "Secret-1",
+        ] {
+            let e = Config::from_args(args(&["--database", s]))
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("Secret"), "{e}");
+        }
     }
 }
