@@ -226,10 +226,28 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// Idle time after which a session token expires, in seconds.
     pub session_idle_secs: u64,
-    /// Failed logins in a row that lock an account.
+    /// Failed logins in a row, from any address, that lock an account for everyone
+    /// (0: never; the default, since anyone could lock anyone out).
     pub lockout_after: u32,
     /// How long a locked account stays locked, in seconds.
     pub lockout_secs: u64,
+    /// Failed logins in a row for one user from one address (an IPv6 /64) before each
+    /// further attempt from there must wait (1 s, then 2 s, 4 s, ...).
+    pub login_delay_after: u32,
+    /// The longest such wait, in seconds.
+    pub login_delay_max_secs: u64,
+    /// Longest time to receive one request body, in seconds (408 after it).
+    pub body_timeout_secs: u64,
+    /// Longest time to receive a request's headers, and to keep an idle keep-alive
+    /// connection, in seconds.
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once (fewer when the descriptor limit is lower).
+    pub max_connections: usize,
+    /// Most connections open at once from one client address (an IPv6 /64).
+    pub max_connections_per_ip: usize,
+    /// Serve every metric at `/metrics` without credentials (otherwise strangers see only
+    /// the HTTP request counters and latencies).
+    pub metrics_public: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Most items one bulk call may carry (addresses to allocate or release).
@@ -327,9 +345,11 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Cmd>,
     /// TOML file with settings (keys: listen, data_dir, database, pg_schema, tls_cert,
-    /// tls_key, session_idle_secs, lockout_after, lockout_secs, max_body_bytes,
-    /// max_bulk_items, snapshot_every, log, instance_name, sync_secs, and `[[agents]]`
-    /// tables with address and key_file or key).
+    /// tls_key, session_idle_secs, lockout_after, lockout_secs, login_delay_after,
+    /// login_delay_max_secs, body_timeout_secs, idle_timeout_secs, max_connections,
+    /// max_connections_per_ip, metrics_public, max_body_bytes, max_bulk_items,
+    /// snapshot_every, log, instance_name, sync_secs, and `[[agents]]` tables with address
+    /// and key_file or key).
     #[arg(long, env = "IPAM_CONFIG", global = true)]
     pub config: Option<PathBuf>,
     /// Address and port to listen on [default: 0.0.0.0:1231].
@@ -363,12 +383,42 @@ pub struct Args {
     /// Seconds of inactivity after which a session token expires [default: 3600].
     #[arg(long, env = "IPAM_SESSION_IDLE_SECS")]
     pub session_idle_secs: Option<u64>,
-    /// Failed logins in a row that lock an account [default: 5].
+    /// Failed logins in a row, from any address, that lock an account for everyone; 0 never
+    /// locks (anyone who knows a login name could lock it) [default: 0].
     #[arg(long, env = "IPAM_LOCKOUT_AFTER")]
     pub lockout_after: Option<u32>,
-    /// Seconds an account stays locked [default: 300].
+    /// Seconds an account stays locked, with --lockout-after [default: 300].
     #[arg(long, env = "IPAM_LOCKOUT_SECS")]
     pub lockout_secs: Option<u64>,
+    /// Failed logins in a row for one user from one client address (IPv6: one /64) before
+    /// each further attempt from there must wait, 1 s after the first, then 2 s, 4 s, ...
+    /// (429 with Retry-After meanwhile); a success clears the count [default: 3].
+    #[arg(long, env = "IPAM_LOGIN_DELAY_AFTER")]
+    pub login_delay_after: Option<u32>,
+    /// The longest wait between login attempts after failures, in seconds [default: 60].
+    #[arg(long, env = "IPAM_LOGIN_DELAY_MAX_SECS")]
+    pub login_delay_max_secs: Option<u64>,
+    /// Seconds to receive a whole request body; a slower one is answered 408 and its
+    /// connection closed [default: 30].
+    #[arg(long, env = "IPAM_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Seconds to receive a request's headers, and to keep an idle keep-alive connection
+    /// open [default: 30].
+    #[arg(long, env = "IPAM_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Most connections open at once; more are closed as soon as they are accepted (at most
+    /// the descriptor limit less 128) [default: 4096].
+    #[arg(long, env = "IPAM_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address (IPv6: one /64); raise it
+    /// when clients come through a proxy [default: 256].
+    #[arg(long, env = "IPAM_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Serve every metric at /metrics without credentials (for a Prometheus that does not
+    /// authenticate); otherwise callers without credentials see only the HTTP request
+    /// metrics.
+    #[arg(long, env = "IPAM_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     /// Largest request body in bytes [default: 8388608].
     #[arg(long, env = "IPAM_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -421,6 +471,13 @@ struct FileConfig {
     session_idle_secs: Option<u64>,
     lockout_after: Option<u32>,
     lockout_secs: Option<u64>,
+    login_delay_after: Option<u32>,
+    login_delay_max_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    metrics_public: Option<bool>,
     max_body_bytes: Option<usize>,
     max_bulk_items: Option<usize>,
     snapshot_every: Option<u64>,
@@ -486,8 +543,21 @@ impl Config {
             plaintext: a.plaintext_loopback,
             admin_password: a.admin_password.filter(|p| !p.is_empty()),
             session_idle_secs: a.session_idle_secs.or(f.session_idle_secs).unwrap_or(3600),
-            lockout_after: a.lockout_after.or(f.lockout_after).unwrap_or(5),
+            lockout_after: a.lockout_after.or(f.lockout_after).unwrap_or(0),
             lockout_secs: a.lockout_secs.or(f.lockout_secs).unwrap_or(300),
+            login_delay_after: a.login_delay_after.or(f.login_delay_after).unwrap_or(3),
+            login_delay_max_secs: a
+                .login_delay_max_secs
+                .or(f.login_delay_max_secs)
+                .unwrap_or(60),
+            body_timeout_secs: a.body_timeout_secs.or(f.body_timeout_secs).unwrap_or(30),
+            idle_timeout_secs: a.idle_timeout_secs.or(f.idle_timeout_secs).unwrap_or(30),
+            max_connections: a.max_connections.or(f.max_connections).unwrap_or(4096),
+            max_connections_per_ip: a
+                .max_connections_per_ip
+                .or(f.max_connections_per_ip)
+                .unwrap_or(256),
+            metrics_public: a.metrics_public || f.metrics_public.unwrap_or(false),
             max_body_bytes: a
                 .max_body_bytes
                 .or(f.max_body_bytes)
@@ -498,9 +568,14 @@ impl Config {
             insecure_fast_passwords: a.insecure_fast_passwords,
             instance_name: a.instance_name.or(f.instance_name),
         };
-        if cfg.lockout_after == 0 {
+        if cfg.body_timeout_secs == 0 || cfg.idle_timeout_secs == 0 {
             return Err(CentralError::Config(
-                "lockout_after must be at least 1".into(),
+                "body_timeout_secs and idle_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if cfg.max_connections == 0 || cfg.max_connections_per_ip == 0 {
+            return Err(CentralError::Config(
+                "max_connections and max_connections_per_ip must be at least 1".into(),
             ));
         }
         if cfg.max_bulk_items == 0 || cfg.max_body_bytes < 1024 {
@@ -521,8 +596,15 @@ impl Config {
             plaintext: false,
             admin_password: Some("admin-password".into()),
             session_idle_secs: 3600,
-            lockout_after: 5,
+            lockout_after: 0,
             lockout_secs: 300,
+            login_delay_after: 3,
+            login_delay_max_secs: 60,
+            body_timeout_secs: 30,
+            idle_timeout_secs: 30,
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            metrics_public: false,
             max_body_bytes: 1024 * 1024,
             max_bulk_items: 100_000,
             snapshot_every: 0,
