@@ -104,6 +104,7 @@ impl LocalCentral {
             app.router(),
             listener,
             Some(tls.config.clone()),
+            ipam_central::Limits::from_config(cfg),
             async {
                 let _ = stop_rx.await;
             },

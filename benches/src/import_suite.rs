@@ -66,6 +66,7 @@ pub fn run(opts: &Options) -> Result<Report> {
             app.router(),
             listener,
             Some(tls.config.clone()),
+            ipam_central::Limits::from_config(&cfg),
             async {
                 let _ = rx.await;
             },

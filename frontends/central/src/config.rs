@@ -9,7 +9,7 @@ use serde::Deserialize;
 use crate::CentralError;
 
 /// Where Central keeps its data.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Database {
     /// An embedded SQLite file (the default: `DATA_DIR/ipam.db`).
     Sqlite(PathBuf),
@@ -24,24 +24,187 @@ pub enum Database {
 }
 
 impl std::fmt::Display for Database {
-    /// The database without credentials (for logs and error messages).
+    /// The database without credentials (for logs, error messages and answers).
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Database::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
             Database::Postgres { url, schema } => {
-                let shown: String = if let Some(rest) = url.split_once("://").map(|x| x.1) {
-                    let host = rest.rsplit_once('@').map_or(rest, |x| x.1);
-                    format!("postgres://{}", host.split('?').next().unwrap_or(host))
-                } else {
-                    url.split_whitespace()
-                        .filter(|kv| !kv.starts_with("password="))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                };
-                write!(f, "{shown} (schema {schema})")
+                write!(f, "{} (schema {schema})", safe_connection_string(url))
             }
         }
     }
+}
+
+impl std::fmt::Debug for Database {
+    /// As [`Display`](std::fmt::Display): never the password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Database({self})")
+    }
+}
+
+/// A PostgreSQL connection string rendered without any password: the one way Central shows
+/// a connection string (logs, errors, `/health`, `GET micetro`).
+///
+/// Both of libpq's forms are parsed as libpq does: `key = value` pairs (spaces around `=`
+/// allowed; a value unquoted up to the next space, or single-quoted, with `\'` and `\\`
+/// escapes in both) and the URL form `postgres[ql]://user:password@host/db?key=value`. Every
+/// key naming a password (`password`, `sslpassword`) is left out, and so is the password of
+/// a URL's user information. A string that cannot be parsed is not shown at all.
+pub fn safe_connection_string(s: &str) -> String {
+    let s = s.trim();
+    if let Some((scheme, rest)) = url_form(s) {
+        return safe_url(scheme, rest);
+    }
+    match parse_key_values(s) {
+        Ok(kv) => kv
+            .iter()
+            .filter(|(k, _)| !is_secret_key(k))
+            .map(|(k, v)| format!("{k}={}", quote_value(v)))
+            .collect::<Vec<_>>()
+            .join(" "),
+        Err(_) => "(a PostgreSQL connection string that cannot be parsed)".to_string(),
+    }
+}
+
+fn url_form(s: &str) -> Option<(&str, &str)> {
+    ["postgresql://", "postgres://"]
+        .iter()
+        .find_map(|p| s.strip_prefix(p).map(|rest| (&p[..p.len() - 3], rest)))
+}
+
+fn is_secret_key(k: &str) -> bool {
+    k.to_ascii_lowercase().contains("password")
+}
+
+/// A URL without its password: the user information ends at the last `@` (so that an
+/// unencoded `@`, `/` or `?` in a password hides more, never less), and query parameters
+/// naming a password are dropped.
+fn safe_url(scheme: &str, rest: &str) -> String {
+    let (user, hostpart) = match rest.rfind('@') {
+        Some(i) => {
+            let userinfo = &rest[..i];
+            let user = userinfo.split(':').next().unwrap_or_default();
+            (Some(user), &rest[i + 1..])
+        }
+        None => (None, rest),
+    };
+    let (path, query) = match hostpart.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (hostpart, None),
+    };
+    let mut out = format!("{scheme}://");
+    if let Some(u) = user.filter(|u| !u.is_empty()) {
+        out.push_str(u);
+        out.push('@');
+    }
+    out.push_str(path);
+    if let Some(q) = query {
+        let kept: Vec<&str> = q
+            .split('&')
+            .filter(|kv| {
+                let k = kv.split('=').next().unwrap_or_default();
+                let k = percent_encoding::percent_decode_str(k).decode_utf8_lossy();
+                !kv.is_empty() && !is_secret_key(&k)
+            })
+            .collect();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
+    }
+    out
+}
+
+/// Why a libpq key/value string is malformed (the string itself is never quoted back).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ConnStringError {
+    /// A keyword without `=`.
+    MissingEquals,
+    /// `=` without a keyword.
+    MissingKeyword,
+    /// A quoted value without its closing quote.
+    UnterminatedQuote,
+}
+
+impl std::fmt::Display for ConnStringError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ConnStringError::MissingEquals => "a keyword without \"=\"",
+            ConnStringError::MissingKeyword => "an \"=\" without a keyword",
+            ConnStringError::UnterminatedQuote => "a quoted value without its closing quote",
+        })
+    }
+}
+
+/// Splits a libpq `key = value ...` string as libpq's `conninfo_parse` does.
+pub(crate) fn parse_key_values(s: &str) -> Result<Vec<(String, String)>, ConnStringError> {
+    let mut out = Vec::new();
+    let mut it = s.chars().peekable();
+    loop {
+        while it.next_if(|c| c.is_whitespace()).is_some() {}
+        if it.peek().is_none() {
+            return Ok(out);
+        }
+        let mut key = String::new();
+        while let Some(c) = it.next_if(|c| !c.is_whitespace() && *c != '=') {
+            key.push(c);
+        }
+        while it.next_if(|c| c.is_whitespace()).is_some() {}
+        if it.next() != Some('=') {
+            return Err(ConnStringError::MissingEquals);
+        }
+        if key.is_empty() {
+            return Err(ConnStringError::MissingKeyword);
+        }
+        while it.next_if(|c| c.is_whitespace()).is_some() {}
+        let mut value = String::new();
+        if it.next_if_eq(&'\'').is_some() {
+            loop {
+                match it.next() {
+                    None => return Err(ConnStringError::UnterminatedQuote),
+                    Some('\'') => break,
+                    Some('\\') => match it.next() {
+                        Some(c) => value.push(c),
+                        None => return Err(ConnStringError::UnterminatedQuote),
+                    },
+                    Some(c) => value.push(c),
+                }
+            }
+        } else {
+            while let Some(c) = it.next_if(|c| !c.is_whitespace()) {
+                if c == '\\' {
+                    if let Some(n) = it.next() {
+                        value.push(n);
+                    }
+                } else {
+                    value.push(c);
+                }
+            }
+        }
+        out.push((key, value));
+    }
+}
+
+/// A value as libpq reads it back: quoted when it is empty or holds a space, quote or
+/// backslash.
+fn quote_value(v: &str) -> String {
+    if !v.is_empty()
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c == '\'' || c == '\\')
+    {
+        return v.to_string();
+    }
+    let mut q = String::with_capacity(v.len() + 2);
+    q.push('\'');
+    for c in v.chars() {
+        if c == '\'' || c == '\\' {
+            q.push('\\');
+        }
+        q.push(c);
+    }
+    q.push('\'');
+    q
 }
 
 /// Every setting, resolved.
@@ -63,10 +226,28 @@ pub struct Config {
     pub admin_password: Option<String>,
     /// Idle time after which a session token expires, in seconds.
     pub session_idle_secs: u64,
-    /// Failed logins in a row that lock an account.
+    /// Failed logins in a row, from any address, that lock an account for everyone
+    /// (0: never; the default, since anyone could lock anyone out).
     pub lockout_after: u32,
     /// How long a locked account stays locked, in seconds.
     pub lockout_secs: u64,
+    /// Failed logins in a row for one user from one address (an IPv6 /64) before each
+    /// further attempt from there must wait (1 s, then 2 s, 4 s, ...).
+    pub login_delay_after: u32,
+    /// The longest such wait, in seconds.
+    pub login_delay_max_secs: u64,
+    /// Longest time to receive one request body, in seconds (408 after it).
+    pub body_timeout_secs: u64,
+    /// Longest time to receive a request's headers, and to keep an idle keep-alive
+    /// connection, in seconds.
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once (fewer when the descriptor limit is lower).
+    pub max_connections: usize,
+    /// Most connections open at once from one client address (an IPv6 /64).
+    pub max_connections_per_ip: usize,
+    /// Serve every metric at `/metrics` without credentials (otherwise strangers see only
+    /// the HTTP request counters and latencies).
+    pub metrics_public: bool,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
     /// Most items one bulk call may carry (addresses to allocate or release).
@@ -166,9 +347,11 @@ pub struct Args {
     #[command(subcommand)]
     pub command: Option<Cmd>,
     /// TOML file with settings (keys: listen, data_dir, database, pg_schema, tls_cert,
-    /// tls_key, session_idle_secs, lockout_after, lockout_secs, max_body_bytes,
-    /// max_bulk_items, snapshot_every, log, instance_name, sync_secs, request_timeout_secs,
-    /// max_examined, heavy_reads, heavy_reads_per_user, and `[[agents]]` tables with address
+    /// tls_key, session_idle_secs, lockout_after, lockout_secs, login_delay_after,
+    /// login_delay_max_secs, body_timeout_secs, idle_timeout_secs, max_connections,
+    /// max_connections_per_ip, metrics_public, max_body_bytes, max_bulk_items,
+    /// snapshot_every, log, instance_name, sync_secs, request_timeout_secs, max_examined,
+    /// heavy_reads, heavy_reads_per_user, and `[[agents]]` tables with address
     /// and key_file or key).
     #[arg(long, env = "IPAM_CONFIG", global = true)]
     pub config: Option<PathBuf>,
@@ -179,8 +362,9 @@ pub struct Args {
     #[arg(long, env = "IPAM_DATA_DIR", global = true)]
     pub data_dir: Option<PathBuf>,
     /// Database: `sqlite:PATH` or `postgres://user@host/db` (or a libpq key=value string
-    /// starting with `host=`) [default: sqlite:DATA_DIR/ipam.db].
-    #[arg(long, env = "IPAM_DATABASE", global = true)]
+    /// such as `host=... dbname=...`) [default: sqlite:DATA_DIR/ipam.db]. Its password is
+    /// never shown (in logs, errors or answers).
+    #[arg(long, env = "IPAM_DATABASE", global = true, hide_env_values = true)]
     pub database: Option<String>,
     /// PostgreSQL schema for this installation's tables [default: ipam].
     #[arg(long, env = "IPAM_PG_SCHEMA")]
@@ -202,12 +386,42 @@ pub struct Args {
     /// Seconds of inactivity after which a session token expires [default: 3600].
     #[arg(long, env = "IPAM_SESSION_IDLE_SECS")]
     pub session_idle_secs: Option<u64>,
-    /// Failed logins in a row that lock an account [default: 5].
+    /// Failed logins in a row, from any address, that lock an account for everyone; 0 never
+    /// locks (anyone who knows a login name could lock it) [default: 0].
     #[arg(long, env = "IPAM_LOCKOUT_AFTER")]
     pub lockout_after: Option<u32>,
-    /// Seconds an account stays locked [default: 300].
+    /// Seconds an account stays locked, with --lockout-after [default: 300].
     #[arg(long, env = "IPAM_LOCKOUT_SECS")]
     pub lockout_secs: Option<u64>,
+    /// Failed logins in a row for one user from one client address (IPv6: one /64) before
+    /// each further attempt from there must wait, 1 s after the first, then 2 s, 4 s, ...
+    /// (429 with Retry-After meanwhile); a success clears the count [default: 3].
+    #[arg(long, env = "IPAM_LOGIN_DELAY_AFTER")]
+    pub login_delay_after: Option<u32>,
+    /// The longest wait between login attempts after failures, in seconds [default: 60].
+    #[arg(long, env = "IPAM_LOGIN_DELAY_MAX_SECS")]
+    pub login_delay_max_secs: Option<u64>,
+    /// Seconds to receive a whole request body; a slower one is answered 408 and its
+    /// connection closed [default: 30].
+    #[arg(long, env = "IPAM_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Seconds to receive a request's headers, and to keep an idle keep-alive connection
+    /// open [default: 30].
+    #[arg(long, env = "IPAM_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Most connections open at once; more are closed as soon as they are accepted (at most
+    /// the descriptor limit less 128) [default: 4096].
+    #[arg(long, env = "IPAM_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Most connections open at once from one client address (IPv6: one /64); raise it
+    /// when clients come through a proxy [default: 256].
+    #[arg(long, env = "IPAM_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Serve every metric at /metrics without credentials (for a Prometheus that does not
+    /// authenticate); otherwise callers without credentials see only the HTTP request
+    /// metrics.
+    #[arg(long, env = "IPAM_METRICS_PUBLIC")]
+    pub metrics_public: bool,
     /// Largest request body in bytes [default: 8388608].
     #[arg(long, env = "IPAM_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -274,6 +488,13 @@ struct FileConfig {
     session_idle_secs: Option<u64>,
     lockout_after: Option<u32>,
     lockout_secs: Option<u64>,
+    login_delay_after: Option<u32>,
+    login_delay_max_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    metrics_public: Option<bool>,
     max_body_bytes: Option<usize>,
     max_bulk_items: Option<usize>,
     snapshot_every: Option<u64>,
@@ -366,8 +587,21 @@ impl Config {
             plaintext: a.plaintext_loopback,
             admin_password: a.admin_password.filter(|p| !p.is_empty()),
             session_idle_secs: a.session_idle_secs.or(f.session_idle_secs).unwrap_or(3600),
-            lockout_after: a.lockout_after.or(f.lockout_after).unwrap_or(5),
+            lockout_after: a.lockout_after.or(f.lockout_after).unwrap_or(0),
             lockout_secs: a.lockout_secs.or(f.lockout_secs).unwrap_or(300),
+            login_delay_after: a.login_delay_after.or(f.login_delay_after).unwrap_or(3),
+            login_delay_max_secs: a
+                .login_delay_max_secs
+                .or(f.login_delay_max_secs)
+                .unwrap_or(60),
+            body_timeout_secs: a.body_timeout_secs.or(f.body_timeout_secs).unwrap_or(30),
+            idle_timeout_secs: a.idle_timeout_secs.or(f.idle_timeout_secs).unwrap_or(30),
+            max_connections: a.max_connections.or(f.max_connections).unwrap_or(4096),
+            max_connections_per_ip: a
+                .max_connections_per_ip
+                .or(f.max_connections_per_ip)
+                .unwrap_or(256),
+            metrics_public: a.metrics_public || f.metrics_public.unwrap_or(false),
             max_body_bytes: a
                 .max_body_bytes
                 .or(f.max_body_bytes)
@@ -378,9 +612,14 @@ impl Config {
             insecure_fast_passwords: a.insecure_fast_passwords,
             instance_name: a.instance_name.or(f.instance_name),
         };
-        if cfg.lockout_after == 0 {
+        if cfg.body_timeout_secs == 0 || cfg.idle_timeout_secs == 0 {
             return Err(CentralError::Config(
-                "lockout_after must be at least 1".into(),
+                "body_timeout_secs and idle_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if cfg.max_connections == 0 || cfg.max_connections_per_ip == 0 {
+            return Err(CentralError::Config(
+                "max_connections and max_connections_per_ip must be at least 1".into(),
             ));
         }
         if cfg.max_bulk_items == 0 || cfg.max_body_bytes < 1024 {
@@ -401,8 +640,15 @@ impl Config {
             plaintext: false,
             admin_password: Some("admin-password".into()),
             session_idle_secs: 3600,
-            lockout_after: 5,
+            lockout_after: 0,
             lockout_secs: 300,
+            login_delay_after: 3,
+            login_delay_max_secs: 60,
+            body_timeout_secs: 30,
+            idle_timeout_secs: 30,
+            max_connections: 4096,
+            max_connections_per_ip: 256,
+            metrics_public: false,
             max_body_bytes: 1024 * 1024,
             max_bulk_items: 100_000,
             snapshot_every: 0,
@@ -431,7 +677,20 @@ fn parse_database(
         }
         return Ok(Database::Sqlite(PathBuf::from(p)));
     }
-    if s.starts_with("postgres://") || s.starts_with("postgresql://") || s.contains("host=") {
+    // A libpq key/value string names at least one of these.
+    const PG_KEYS: [&str; 5] = ["host", "hostaddr", "dbname", "user", "port"];
+    let postgres = url_form(s).is_some()
+        || match parse_key_values(s) {
+            Ok(kv) => kv.iter().any(|(k, _)| PG_KEYS.contains(&k.as_str())),
+            // Never quote the string back: it may hold a password.
+            Err(e) if s.contains('=') => {
+                return Err(CentralError::Config(format!(
+                    "the PostgreSQL connection string has {e}"
+                )))
+            }
+            Err(_) => false,
+        };
+    if postgres {
         if schema.is_empty()
             || !schema
                 .chars()
@@ -446,9 +705,11 @@ fn parse_database(
             schema,
         });
     }
-    Err(CentralError::Config(format!(
-        "database {s:?} is neither sqlite:PATH nor a postgres:// URL"
-    )))
+    Err(CentralError::Config(
+        "database is neither sqlite:PATH nor a PostgreSQL connection string \
+         (postgres://... or host=... dbname=...)"
+            .into(),
+    ))
 }
 
 #[cfg(test)]
@@ -519,5 +780,99 @@ mod tests {
             "127.0.0.1:1231"
         ]))
         .is_ok());
+    }
+
+    #[test]
+    fn connection_strings_are_shown_without_their_password() {
+        let secret = |s: &str, hidden: &[&str]| {
+            let shown = safe_connection_string(s);
+            for h in hidden {
+                assert!(!shown.contains(h), "{s:?} shown as {shown:?}");
+            }
+            assert!(!shown.contains("password"), "{s:?} shown as {shown:?}");
+            let db = format!(
+                "{:?}",
+                Database::Postgres {
+                    url: s.into(),
+                    schema: "ipam".into()
+                }
+            );
+            for h in hidden {
+                assert!(!db.contains(h), "{db}");
+            }
+            shown
+        };
+        // The tester's forms: spaces around `=`, a quoted value with a space.
+        assert_eq!(
+            secret(
+                "host=127.0.0.1 user=u password = Pg-Secret-42 dbname=test",
+                &["Secret"]
+            ),
+            "host=127.0.0.1 user=u dbname=test"
+        );
+        assert_eq!(
+            secret("host=h password='s3cret B' dbname=d", &["s3cret", "B'"]),
+            "host=h dbname=d"
+        );
+        // Escapes inside and outside quotes; the other values come back as libpq reads them.
+        assert_eq!(
+            secret(
+                r"host = h password='it\'s \\ x' application_name='a b\'c' sslpassword=k\ ey",
+                &["it", "x'", "k", "ey"]
+            ),
+            r"host=h application_name='a b\'c'"
+        );
+        assert_eq!(
+            parse_key_values(r"a=x\ y b='' c = 'q\\'").unwrap(),
+            [("a", "x y"), ("b", ""), ("c", "q\\")].map(|(k, v)| (k.to_string(), v.to_string()))
+        );
+        // Malformed strings are never echoed.
+        for bad in ["host=h password='open", "host=h password", "= x"] {
+            assert!(parse_key_values(bad).is_err(), "{bad}");
+            assert_eq!(
+                safe_connection_string(bad),
+                "(a PostgreSQL connection string that cannot be parsed)"
+            );
+        }
+        // URLs: the user's password, password parameters, odd characters in the password.
+        assert_eq!(
+            secret(
+                "postgresql://app:pa55@db1:5433/ipam?sslmode=disable&password=q1",
+                &["pa55", "q1"]
+            ),
+            "postgresql://app@db1:5433/ipam?sslmode=disable"
+        );
+        assert_eq!(
+            secret("postgres://u:p@ss/w?x@h/db", &["ss/w", "p@", "x@"]),
+            "postgres://u@h/db"
+        );
+        assert_eq!(secret("postgres://h/db", &[]), "postgres://h/db");
+        assert_eq!(
+            secret("postgres://h/db?PassWord=z&sslpassword=y", &["z", "=y"]),
+            "postgres://h/db"
+        );
+    }
+
+    #[test]
+    fn database_strings_are_recognized_and_errors_never_quote_them() {
+        for s in [
+            "host = 127.0.0.1 dbname=test",
+            "dbname=test",
+            "user=u password=x",
+            "postgresql://u@h/db",
+        ] {
+            let c = Config::from_args(args(&["--database", s])).unwrap();
+            assert!(matches!(c.database, Database::Postgres { .. }), "{s}");
+        }
+        for s in [
+            "host=h password='Secret-1",
+            "mysql://u:Secret-1@h/db",
+            "Secret-1",
+        ] {
+            let e = Config::from_args(args(&["--database", s]))
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("Secret"), "{e}");
+        }
     }
 }

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use ipam_engine::{Engine, EngineConfig, EngineError, OpenReport, PasswordCost, Store};
 
 pub use config::{AgentSpec, Args, Cmd, Config, Database};
-pub use server::serve;
+pub use server::{raise_descriptor_limit, serve, Limits};
 
 /// Why Central could not start or serve.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +78,8 @@ pub struct App {
     metrics: metrics::Metrics,
     max_body: usize,
     max_bulk: usize,
+    /// Every metric for callers without credentials too.
+    metrics_public: bool,
     started: Instant,
     database: String,
     /// Bounds concurrent password checks (argon2: CPU and 19 MiB each).
@@ -133,10 +135,19 @@ impl App {
         let (engine, report) = Engine::open(store, ecfg)?;
         let app = App {
             engine,
-            auth: auth::Auth::new(cfg.session_idle_secs, cfg.lockout_after, cfg.lockout_secs),
+            auth: auth::Auth::new(
+                cfg.session_idle_secs,
+                auth::Throttle {
+                    delay_after: cfg.login_delay_after,
+                    delay_max: Duration::from_secs(cfg.login_delay_max_secs),
+                    lock_after: cfg.lockout_after,
+                    lock: Duration::from_secs(cfg.lockout_secs),
+                },
+            ),
             metrics: metrics::Metrics::default(),
             max_body: cfg.max_body_bytes,
             max_bulk: cfg.max_bulk_items,
+            metrics_public: cfg.metrics_public,
             started: Instant::now(),
             database,
             password_checks: tokio::sync::Semaphore::new(4),

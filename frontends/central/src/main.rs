@@ -3,7 +3,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use ipam_central::{coldstandby, tls, App, Args, Cmd, Config};
+use ipam_central::{coldstandby, tls, App, Args, Cmd, Config, Limits};
 use ipam_engine::LoadSource;
 use tracing_subscriber::EnvFilter;
 
@@ -51,6 +51,16 @@ fn main() -> anyhow::Result<()> {
 
 async fn run(mut cfg: Config) -> anyhow::Result<()> {
     let t0 = Instant::now();
+    // Every connection is a descriptor: take all the system allows, and fit the
+    // connection caps to it.
+    let mut limits = Limits::from_config(&cfg);
+    match ipam_central::raise_descriptor_limit() {
+        Ok(n) => {
+            tracing::info!("descriptor limit (RLIMIT_NOFILE): {n}");
+            limits = limits.within_descriptors(n);
+        }
+        Err(e) => tracing::warn!("could not raise the descriptor limit: {e}"),
+    }
     // Bound first, so that the instance name carries the real port (`--listen ...:0`).
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
@@ -143,7 +153,7 @@ async fn run(mut cfg: Config) -> anyhow::Result<()> {
             () = poisoned => {},
         }
     };
-    ipam_central::serve(router, listener, tls, stop).await;
+    ipam_central::serve(router, listener, tls, limits, stop).await;
     let failed = app.poisoned();
     tokio::task::spawn_blocking(move || app.shutdown()).await?;
     tracing::info!("stopped");

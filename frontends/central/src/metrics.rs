@@ -20,6 +20,7 @@ pub(crate) struct Metrics {
     pub releases: AtomicU64,
     pub failed_logins: AtomicU64,
     pub lockouts: AtomicU64,
+    pub login_waits: AtomicU64,
     pub sessions: AtomicU64,
     /// Reads stopped by their budget: too much work, deadline, cancelled.
     reads_stopped: [AtomicU64; 3],
@@ -46,7 +47,9 @@ impl Metrics {
         self.latency_micros.fetch_add(micros, Relaxed);
     }
 
-    pub fn render(&self, e: &EngineStats) -> String {
+    /// The exposition; `full: false` only the HTTP request counters and latencies (for
+    /// callers without credentials, unless `metrics_public`).
+    pub fn render(&self, e: &EngineStats, full: bool) -> String {
         let mut o = String::with_capacity(4096);
         o.push_str("# HELP ipam_http_requests_total HTTP requests answered, by status class.\n");
         o.push_str("# TYPE ipam_http_requests_total counter\n");
@@ -78,7 +81,10 @@ impl Metrics {
             self.latency_micros.load(Relaxed) as f64 / 1e6
         );
         let _ = writeln!(o, "ipam_http_request_duration_seconds_count {count}");
-        let counters: [(&str, &str, u64); 9] = [
+        if !full {
+            return o;
+        }
+        let counters: [(&str, &str, u64); 10] = [
             (
                 "ipam_addresses_allocated_total",
                 "Addresses handed out by allocation calls.",
@@ -91,13 +97,18 @@ impl Metrics {
             ),
             (
                 "ipam_failed_logins_total",
-                "Logins refused (wrong name or password, or locked).",
+                "Logins refused for a wrong name or password.",
                 self.failed_logins.load(Relaxed),
             ),
             (
                 "ipam_account_lockouts_total",
-                "Accounts locked after repeated failed logins.",
+                "Accounts locked after repeated failed logins (the lockout_after option).",
                 self.lockouts.load(Relaxed),
+            ),
+            (
+                "ipam_login_waits_total",
+                "Login attempts refused because their address must wait after failures, or the account is locked.",
+                self.login_waits.load(Relaxed),
             ),
             (
                 "ipam_group_commits_total",

@@ -8,7 +8,6 @@
 //! answer carries a Content-Security-Policy that allows no inline script or style.
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -249,8 +248,12 @@ async fn session_info(State(app): State<Arc<App>>, h: HeaderMap) -> Response {
 
 /// `POST /ui/session` with `{"loginName", "password"}`: logs in and sets the cookie. The
 /// request must carry `X-Requested-With: ipam` (which a form on another site cannot send),
-/// so that no other page can log a browser in to an account of its choosing.
-async fn login(State(app): State<Arc<App>>, h: HeaderMap, body: Bytes) -> Response {
+/// so that no other page can log a browser in to an account of its choosing. The header is
+/// checked before the body is read, and the body is capped at a few KiB.
+async fn login(State(app): State<Arc<App>>, req: axum::extract::Request) -> Response {
+    let ip = crate::api::peer_ip(req.extensions());
+    let (parts, body) = req.into_parts();
+    let h = parts.headers;
     if h.get("x-requested-with").map(|v| v.as_bytes()) != Some(b"ipam") {
         return ApiError::new(
             StatusCode::FORBIDDEN,
@@ -259,14 +262,10 @@ async fn login(State(app): State<Arc<App>>, h: HeaderMap, body: Bytes) -> Respon
         )
         .into_ui_response();
     }
-    if body.len() > 8192 {
-        return ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            codes::TOO_LARGE,
-            "login body too large",
-        )
-        .into_ui_response();
-    }
+    let body = match crate::api::read_body(body, crate::api::LOGIN_MAX_BODY).await {
+        Ok(b) => b,
+        Err(e) => return e.into_ui_response(),
+    };
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields, rename_all = "camelCase")]
     struct Login {
@@ -284,7 +283,7 @@ async fn login(State(app): State<Arc<App>>, h: HeaderMap, body: Bytes) -> Respon
             .into_ui_response()
         }
     };
-    match crate::api::check_password(&app, &l.login_name, &l.password).await {
+    match crate::api::check_password(&app, &l.login_name, &l.password, ip).await {
         Ok((id, canonical)) => {
             let token = app.auth.open(id, &canonical);
             tracing::info!(user = canonical, "UI session opened");

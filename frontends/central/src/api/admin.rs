@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use ipam_engine::model::{AccessEntry, Permission, Principal, PropertyDefinition, PropertyType};
 use ipam_engine::{
     Command, EngineError, HistoryQuery, Id, Membership, ObjKey, ObjType, Outcome,
@@ -16,17 +15,17 @@ use super::filter::{Fields, Filter};
 use super::params::{as_bool, as_string, properties, Params};
 use super::ranges::{range_id, space_id, space_param};
 use super::routes::RefArg;
-use super::{codes, render, ApiError, ApiResult, Ctx, Reply, Target};
+use super::{render, ApiError, ApiResult, Ctx, Reply, Target};
 use crate::App;
 
 /// `POST micetro/sessions`: answers 201 `{"session": token}`.
-pub(crate) async fn login(app: &Arc<App>, p: &Params) -> ApiResult {
+pub(crate) async fn login(app: &Arc<App>, p: &Params, ip: std::net::IpAddr) -> ApiResult {
     let name = p
         .string("loginName")?
         .or(p.string("username")?)
         .ok_or_else(|| ApiError::invalid("loginName is required"))?;
     let password = p.string("password")?.unwrap_or_default();
-    let (id, canonical) = super::check_password(app, &name, &password).await?;
+    let (id, canonical) = super::check_password(app, &name, &password, ip).await?;
     let token = app.auth.open(id, &canonical);
     app.metrics.sessions.fetch_add(1, Relaxed);
     tracing::info!(user = canonical, "session opened");
@@ -233,8 +232,8 @@ async fn changes_of(ctx: &Ctx, key: Option<ObjKey>) -> ApiResult {
     let q = HistoryQuery {
         key,
         user_id,
-        since: ctx.params.u64("since")?.map(|x| x as i64),
-        until: ctx.params.u64("until")?.map(|x| x as i64),
+        since: millis(ctx, "since")?,
+        until: millis(ctx, "until")?,
         offset,
         limit: if ctx.params.get("limit").is_some() {
             limit.max(1)
@@ -246,15 +245,25 @@ async fn changes_of(ctx: &Ctx, key: Option<ObjKey>) -> ApiResult {
     let user = ctx.user;
     let (changes, total) = tokio::task::spawn_blocking(move || app.engine.history(user, &q))
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                codes::STORE,
-                e.to_string(),
-            )
-        })??;
+        .map_err(super::join_error)??;
     let events: Vec<Value> = changes.iter().map(render::event).collect();
     Ok(Reply::Ok(json!({"events": events, "totalResults": total})))
+}
+
+/// A time in milliseconds since the epoch; past the engine's range (`i64::MAX`, some 292
+/// million years) it is refused rather than wrapped into a negative time.
+fn millis(ctx: &Ctx, key: &str) -> Result<Option<i64>, ApiError> {
+    ctx.params
+        .u64(key)?
+        .map(|ms| {
+            i64::try_from(ms).map_err(|_| {
+                ApiError::invalid(format!(
+                    "{key} {ms} is out of range: milliseconds since the epoch, at most {}",
+                    i64::MAX
+                ))
+            })
+        })
+        .transpose()
 }
 
 fn parse_permissions(v: Option<&Value>) -> Result<BTreeSet<Permission>, ApiError> {

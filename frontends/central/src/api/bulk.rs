@@ -301,8 +301,13 @@ pub(crate) async fn export(ctx: &Ctx, t: &Target) -> ApiResult {
             let (bytes, n) = match chunk {
                 Ok(Ok(x)) => x,
                 Ok(Err(e)) => {
-                    // Headers are gone: end the stream with an error line the client can see.
-                    let line = json!({"error": {"code": 5010, "message": e.to_string()}});
+                    // Headers are gone: end the stream with an error line the client can see
+                    // (a request id; the database's words go to the log).
+                    let id = super::request_id();
+                    tracing::error!(request_id = %id, code = 5010, "export: {e}");
+                    let line = json!({"error": {"code": 5010, "requestId": id, "message": format!(
+                        "the database failed during the export (request id {id}: the server's log has the details)"
+                    )}});
                     let _ = tx.send(Ok(Bytes::from(format!("{line}\n")))).await;
                     let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
                     return;

@@ -22,7 +22,7 @@ use std::time::Instant;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use ipam_engine::{EngineError, Id, Transaction, TxnResult, View};
@@ -40,40 +40,80 @@ pub(crate) fn router(app: Arc<App>) -> axum::Router {
         .route("/openapi.json", get(openapi))
         .route("/metrics", get(metrics))
         .route("/health", get(health));
-    crate::ui::routes(r).fallback(unknown_path).with_state(app)
+    crate::ui::routes(r)
+        .fallback(unknown_path)
+        .with_state(app)
+        .layer(axum::middleware::from_fn(common_headers))
+}
+
+/// Headers on every answer: `X-Content-Type-Options: nosniff` (errors, 204s and streams
+/// included) and, over TLS, `Strict-Transport-Security`.
+async fn common_headers(req: Request, next: axum::middleware::Next) -> Response {
+    let tls = req.extensions().get::<crate::server::OverTls>().is_some();
+    let mut r = next.run(req).await;
+    let h = r.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if tls {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    r
 }
 
 async fn openapi() -> Response {
     json_response(StatusCode::OK, routes::openapi())
 }
 
-async fn metrics(State(app): State<Arc<App>>) -> Response {
-    let body = app.metrics.render(&app.engine.stats());
+/// Whether a request carries valid credentials (for answers that show more to callers who
+/// do; a missing or wrong credential is not an error there).
+async fn authenticated(app: &Arc<App>, req: &axum::http::request::Parts) -> bool {
+    (req.headers.contains_key(header::AUTHORIZATION)
+        || crate::ui::session_cookie(&req.headers).is_some())
+        && authenticate(app, &req.headers, peer_ip(&req.extensions))
+            .await
+            .is_ok()
+}
+
+/// `/metrics`: the HTTP request counters and latencies for anyone; the rest (logins,
+/// allocations, commits) to authenticated callers, or to anyone with `metrics_public`.
+async fn metrics(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (req, _) = req.into_parts();
+    let full = app.metrics_public || authenticated(&app, &req).await;
+    let body = app.metrics.render(&app.engine.stats(), full);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body).into_response()
 }
 
-async fn health(
-    State(app): State<Arc<App>>,
-    axum::extract::RawQuery(q): axum::extract::RawQuery,
-) -> Response {
-    let e = app.engine.stats();
-    let poisoned = app.engine.poisoned();
-    let ok = poisoned.is_none();
+/// `/health`: `{"status", "role"}` for anyone (503 after a database failure, and with
+/// `?role=active` on a standby); the database, sequence and uptime only to authenticated
+/// callers. Why a database failed is in the log, never in the answer.
+async fn health(State(app): State<Arc<App>>, req: Request) -> Response {
+    let (req, _) = req.into_parts();
+    let ok = app.engine.poisoned().is_none();
     let (role, active) = match app.engine.role() {
         ipam_engine::Role::Active => ("active", None),
         ipam_engine::Role::Standby { active } => ("standby", Some(active)),
     };
-    let body = json!({
+    let mut body = json!({
         "status": if ok { "ok" } else { "failing" },
-        "problem": poisoned,
         "role": role,
-        "activeInstance": active,
-        "database": app.database,
-        "committedSequence": e.committed_seq,
-        "uptimeSeconds": app.uptime().as_secs(),
     });
+    if authenticated(&app, &req).await {
+        let e = app.engine.stats();
+        body["activeInstance"] = json!(active);
+        body["database"] = json!(app.database);
+        body["committedSequence"] = json!(e.committed_seq);
+        body["uptimeSeconds"] = json!(app.uptime().as_secs());
+    }
     // `?role=active`: healthy only on the instance that takes writes (for load balancers).
-    let want_active = q.as_deref().is_some_and(|q| q.contains("role=active"));
+    let want_active = req
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv == "role=active"));
     json_response(
         if ok && !(want_active && role != "active") {
             StatusCode::OK
@@ -132,8 +172,12 @@ pub(crate) mod codes {
     pub const BAD_JSON: u32 = 4010;
     /// Filter syntax error.
     pub const FILTER: u32 = 4011;
+    /// The request body could not be read (malformed chunked encoding, cut off).
+    pub const BAD_BODY: u32 = 4012;
     /// Body too large.
     pub const TOO_LARGE: u32 = 4013;
+    /// The request body did not arrive within `body_timeout_secs`.
+    pub const BODY_TIMEOUT: u32 = 4014;
     /// A call with the UI's session cookie lacks its CSRF token.
     pub const CSRF: u32 = 4031;
     /// Unknown path.
@@ -164,6 +208,10 @@ pub(crate) mod codes {
 }
 
 /// An error answer: HTTP status, Micetro code, message.
+///
+/// The message of a 5xx answer is never sent: it may carry internal text (a database's or
+/// a server's words). The client gets a sentence for the code and a request id, under
+/// which the message is logged.
 #[derive(Debug)]
 pub(crate) struct ApiError {
     status: StatusCode,
@@ -171,6 +219,26 @@ pub(crate) struct ApiError {
     message: String,
     /// For batch calls: the position of the item that failed.
     index: Option<usize>,
+    /// What a 5xx answer may tell besides its sentence: settings, never error text (the
+    /// active instance's name, for a standby).
+    public: Option<String>,
+    /// Seconds for `Retry-After`.
+    retry_after: Option<u64>,
+}
+
+/// A new request id: 16 hex digits, unique in this process, hard to guess across
+/// processes.
+pub(crate) fn request_id() -> String {
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+    static SEED: OnceLock<u64> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut b = [0u8; 8];
+        getrandom::getrandom(&mut b).expect("the OS random source works");
+        u64::from_le_bytes(b)
+    });
+    format!("{:016x}", seed.wrapping_add(NEXT.fetch_add(1, Relaxed)))
 }
 
 impl ApiError {
@@ -180,6 +248,8 @@ impl ApiError {
             code,
             message: message.into(),
             index: None,
+            public: None,
+            retry_after: None,
         }
     }
 
@@ -205,20 +275,69 @@ impl ApiError {
 
     /// The answer to a UI call (with the UI's security headers).
     pub(crate) fn into_ui_response(self) -> Response {
-        crate::ui::secured(self.into_response_for(false))
+        crate::ui::secured(self.render(false, "UI"))
     }
 
     fn into_response_for(self, legacy: bool) -> Response {
+        self.render(legacy, "-")
+    }
+
+    /// The sentence a 5xx answer gives for its code.
+    fn public_sentence(&self) -> String {
+        match self.code {
+            codes::STORE => {
+                "the database failed: nothing was changed, or the outcome is unknown".into()
+            }
+            codes::SHUTTING_DOWN => "Central is shutting down: try again shortly".into(),
+            codes::STANDBY => format!(
+                "this instance is a standby and does not accept writes; the active instance \
+                 is {}: send writes there",
+                self.public.as_deref().unwrap_or("unknown")
+            ),
+            codes::SERVER_DOWN => {
+                "a DNS or DHCP server, or its agent, cannot be reached: nothing was changed".into()
+            }
+            codes::SERVER_REFUSED => {
+                "a DNS or DHCP server refused or failed the change: nothing was changed".into()
+            }
+            codes::SERVER_UNCERTAIN => "a DNS or DHCP server did not answer in time: it may \
+                have applied the change, which the next synchronization reads"
+                .into(),
+            // Central's own words about the request's limits: nothing internal in them.
+            codes::DEADLINE | codes::CANCELLED | codes::BUSY => self.message.clone(),
+            _ => "internal error".into(),
+        }
+    }
+
+    /// Renders the envelope `{"error": {"code", "message"}}`. A 5xx answer's own message is
+    /// logged with a new request id, `what` (who asked what) and the code; the client gets
+    /// the code's sentence and the id (also as `error.requestId`).
+    fn render(self, legacy: bool, what: &str) -> Response {
         let code = if legacy && self.code == codes::NOT_FOUND {
             codes::NOT_FOUND_LEGACY
         } else {
             self.code
         };
-        let mut body = json!({"error": {"code": code, "message": self.message}});
+        let mut body = if self.status.is_server_error() {
+            let id = request_id();
+            tracing::warn!(request_id = %id, code, "{what}: {}", self.message);
+            let message = format!(
+                "{} (request id {id}: the server's log has the details)",
+                self.public_sentence()
+            );
+            json!({"error": {"code": code, "message": message, "requestId": id}})
+        } else {
+            json!({"error": {"code": code, "message": self.message}})
+        };
         if let Some(i) = self.index {
             body["error"]["index"] = json!(i);
         }
-        json_response(self.status, body)
+        let mut r = json_response(self.status, body);
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
     }
 }
 
@@ -256,8 +375,13 @@ impl From<EngineError> for ApiError {
             E::Command { index, .. } => Some(*index),
             _ => None,
         };
+        let public = match e.root() {
+            E::Standby { active } => Some(active.to_string()),
+            _ => None,
+        };
         ApiError {
             index,
+            public,
             ..ApiError::new(status, code, msg)
         }
     }
@@ -425,12 +549,64 @@ impl Ctx {
     }
 }
 
-fn join_error(e: tokio::task::JoinError) -> ApiError {
+pub(crate) fn join_error(e: tokio::task::JoinError) -> ApiError {
     ApiError::new(
         StatusCode::INTERNAL_SERVER_ERROR,
         codes::STORE,
         e.to_string(),
     )
+}
+
+/// Largest login body (`POST micetro/sessions`, `POST /ui/session`): the only bodies read
+/// before the caller is known.
+pub(crate) const LOGIN_MAX_BODY: usize = 4096;
+
+/// The client's address, as the listener recorded it (handler tests have none: they
+/// count as one unspecified address).
+pub(crate) fn peer_ip(ext: &axum::http::Extensions) -> IpAddr {
+    ext.get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// Reads a request body of at most `limit` bytes. A declared length over the limit is
+/// refused before anything is read (so no `100 Continue` is sent). Errors: 413 over the
+/// limit, 408 when it did not arrive within the body timeout, 400 when it is malformed or
+/// cut off.
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            codes::TOO_LARGE,
+            format!("the request body is larger than {limit} bytes"),
+        )
+    };
+    if hyper::body::Body::size_hint(&body).lower() > limit as u64 {
+        return Err(too_large());
+    }
+    let e = match http_body_util::Limited::new(body, limit).collect().await {
+        Ok(c) => return Ok(c.to_bytes()),
+        Err(e) => e,
+    };
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&*e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return Err(too_large());
+        }
+        if let Some(t) = c.downcast_ref::<crate::server::BodyTimeout>() {
+            return Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::BODY_TIMEOUT,
+                t.to_string(),
+            ));
+        }
+        cause = c.source();
+    }
+    Err(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        codes::BAD_BODY,
+        format!("the request body could not be read: {e}"),
+    ))
 }
 
 async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
@@ -458,32 +634,34 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
     // for the request stop at their next check.
     let cancel = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let _cancel_on_drop = crate::limits::CancelOnDrop(cancel.clone());
-    let (user_name, resp) = match handle_inner(app.clone(), req, cancel).await {
-        Ok((user, reply)) => (
-            user,
-            match reply {
-                Reply::Ok(v) => json_response(StatusCode::OK, json!({ "result": v })),
-                Reply::Created(v) => json_response(StatusCode::CREATED, json!({ "result": v })),
-                Reply::NoContent => StatusCode::NO_CONTENT.into_response(),
-                Reply::Json(body) => (
-                    StatusCode::OK,
-                    [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
-                    body,
-                )
-                    .into_response(),
-                Reply::Raw(r) => r,
-            },
-        ),
+    let resp = match handle_inner(app.clone(), req, cancel).await {
+        Ok((_, reply)) => match reply {
+            Reply::Ok(v) => json_response(StatusCode::OK, json!({ "result": v })),
+            Reply::Created(v) => json_response(StatusCode::CREATED, json!({ "result": v })),
+            Reply::NoContent => StatusCode::NO_CONTENT.into_response(),
+            Reply::Json(body) => (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/json; charset=utf-8")],
+                body,
+            )
+                .into_response(),
+            Reply::Raw(r) => r,
+        },
         Err((user, e)) => {
-            if e.status == StatusCode::UNAUTHORIZED || e.status.is_server_error() {
-                tracing::warn!(%peer, user = user.as_deref().unwrap_or("-"), %method, %path, code = e.code, "{}", e.message);
+            let user = user.as_deref().unwrap_or("-");
+            if e.status.is_server_error() {
+                // Logged with its request id as it is rendered.
+            } else if e.status == StatusCode::UNAUTHORIZED
+                || e.status == StatusCode::TOO_MANY_REQUESTS
+            {
+                tracing::warn!(%peer, user, %method, %path, code = e.code, "{}", e.message);
             } else {
-                tracing::info!(%peer, user = user.as_deref().unwrap_or("-"), %method, %path, code = e.code, "{}", e.message);
+                tracing::info!(%peer, user, %method, %path, code = e.code, "{}", e.message);
             }
-            (user, e.into_response_for(legacy))
+            let what = format!("peer={peer} user={user} {method} {path}");
+            e.render(legacy, &what)
         }
     };
-    let _ = user_name;
     app.metrics
         .observe(resp.status().as_u16(), t0.elapsed().as_micros() as u64);
     resp
@@ -491,24 +669,17 @@ async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
 
 type Failure = (Option<String>, ApiError);
 
+/// Routes, authenticates from the headers, and only then reads the body: a caller without
+/// valid credentials is answered without a byte of its body read (and without `100
+/// Continue`). Logging in is the one call whose body comes first, capped at
+/// [`LOGIN_MAX_BODY`].
 async fn handle_inner(
     app: Arc<App>,
     req: Request,
     cancel: Arc<std::sync::atomic::AtomicBool>,
 ) -> Result<(Option<String>, Reply), Failure> {
+    let ip = peer_ip(req.extensions());
     let (parts, body) = req.into_parts();
-    let body: Bytes = axum::body::to_bytes(body, app.max_body)
-        .await
-        .map_err(|_| {
-            (
-                None,
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    codes::TOO_LARGE,
-                    format!("the request body is larger than {} bytes", app.max_body),
-                ),
-            )
-        })?;
     let raw = parts.uri.path();
     let rest = raw
         .strip_prefix("/mmws/api")
@@ -519,36 +690,44 @@ async fn handle_inner(
         Some(s) if s.eq_ignore_ascii_case("v2") => segs[1..].to_vec(),
         _ => segs,
     };
-    let params = Params::from_request(parts.uri.query(), &body).map_err(|e| (None, e))?;
     let target = routes::resolve(&segs).map_err(|e| (None, e))?;
     let method = parts.method.clone();
     if !target.route.methods().contains(&method.as_str()) {
         return Err((None, method_not_allowed(&method, target.route)));
     }
+    let query = parts.uri.query();
     // The one call that needs no credentials: logging in.
     if target.route == Route::Sessions && method == Method::POST {
-        let r = admin::login(&app, &params).await.map_err(|e| {
+        let body = read_body(body, LOGIN_MAX_BODY)
+            .await
+            .map_err(|e| (None, e))?;
+        let params = Params::from_request(query, &body).map_err(|e| (None, e))?;
+        let r = admin::login(&app, &params, ip).await.map_err(|e| {
             let who = params.string("loginName").ok().flatten();
             (who, e)
         })?;
         return Ok((None, r));
     }
-    let (user, user_name, token) = authenticate(&app, &parts.headers)
+    let (user, user_name, token) = authenticate(&app, &parts.headers, ip)
         .await
         .map_err(|e| (None, e))?;
+    let name = Some(user_name.clone());
+    let body = read_body(body, app.max_body)
+        .await
+        .map_err(|e| (name.clone(), e))?;
+    let params = Params::from_request(query, &body).map_err(|e| (name.clone(), e))?;
     let budget = Arc::new(app.read_limits.budget(cancel));
     let ctx = Ctx {
         deadline: Instant::now() + app.read_limits.timeout,
         budget,
         app,
         user,
-        user_name: user_name.clone(),
+        user_name,
         method,
         params,
         headers: parts.headers,
         token,
     };
-    let name = Some(user_name);
     match dispatch(&ctx, &target).await {
         Ok(r) => Ok((name, r)),
         Err(e) => Err((name, e)),
@@ -558,6 +737,7 @@ async fn handle_inner(
 async fn authenticate(
     app: &Arc<App>,
     h: &HeaderMap,
+    ip: IpAddr,
 ) -> Result<(Id, String, Option<String>), ApiError> {
     let Some(v) = h.get(header::AUTHORIZATION) else {
         // The UI's cookie session, always with its CSRF token.
@@ -601,42 +781,68 @@ async fn authenticate(
     if let Some((id, canonical)) = app.auth.basic_cached(name, password) {
         return Ok((id, canonical, None));
     }
-    let (id, canonical) = check_password(app, name, password).await?;
+    let (id, canonical) = check_password(app, name, password, ip).await?;
     app.auth.basic_remember(name, password, id, &canonical);
     Ok((id, canonical, None))
 }
 
-/// Checks a password with lockout; answers the user id and canonical name.
+/// Refuses an attempt that must wait after failures (429) or whose account is locked
+/// (401), both with `Retry-After`.
+fn throttled(app: &App, name: &str, ip: IpAddr) -> Result<(), ApiError> {
+    let (status, message, seconds) = match app.auth.check(name, ip) {
+        Ok(()) => return Ok(()),
+        Err(crate::auth::Refusal::Wait { seconds }) => (
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "too many failed logins for {name:?} from this address: try again in {seconds} s"
+            ),
+            seconds,
+        ),
+        Err(crate::auth::Refusal::Locked { seconds }) => (
+            StatusCode::UNAUTHORIZED,
+            format!(
+                "the account {name:?} is locked after repeated failed logins; try again in \
+                 {seconds} s"
+            ),
+            seconds,
+        ),
+    };
+    app.metrics.login_waits.fetch_add(1, Relaxed);
+    Err(ApiError {
+        retry_after: Some(seconds),
+        ..ApiError::new(status, codes::LOCKED, message)
+    })
+}
+
+/// Checks a password, throttled per user and client address (see [`crate::auth`]);
+/// answers the user id and canonical name. Only a wrong password counts as a failure.
 pub(crate) async fn check_password(
     app: &Arc<App>,
     name: &str,
     password: &str,
+    ip: IpAddr,
 ) -> Result<(Id, String), ApiError> {
-    if name.len() > 256 || password.len() > 1024 {
-        app.metrics.failed_logins.fetch_add(1, Relaxed);
-        return Err(ApiError::new(
+    let wrong = || {
+        ApiError::new(
             StatusCode::UNAUTHORIZED,
             codes::BAD_LOGIN,
             "Invalid username or password",
-        ));
-    }
-    if let Err(l) = app.auth.attempt(name) {
+        )
+    };
+    if name.len() > 256 || password.len() > 1024 {
         app.metrics.failed_logins.fetch_add(1, Relaxed);
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            codes::LOCKED,
-            format!(
-                "the account {name:?} is locked after repeated failed logins; try again in {} s",
-                l.seconds_left
-            ),
-        ));
+        return Err(wrong());
     }
+    throttled(app, name, ip)?;
     // argon2 takes tens of milliseconds and 19 MiB: a few at a time.
     let _permit = app
         .password_checks
         .acquire()
         .await
         .map_err(|_| ApiError::from(EngineError::ShuttingDown))?;
+    // Again, now that this attempt has its turn: parallel guesses from one address go
+    // through at most a few at a time before their failures make the next ones wait.
+    throttled(app, name, ip)?;
     let a = app.clone();
     let (n, p) = (name.to_string(), password.to_string());
     let r = tokio::task::spawn_blocking(move || {
@@ -648,25 +854,18 @@ pub(crate) async fn check_password(
     .map_err(join_error)?;
     match r {
         Ok(x) => {
-            app.auth.finish(name, true);
+            app.auth.succeeded(name, ip);
             Ok(x)
         }
         Err(EngineError::BadCredentials) => {
             app.metrics.failed_logins.fetch_add(1, Relaxed);
-            if app.auth.finish(name, false) {
+            if app.auth.failed(name, ip) {
                 app.metrics.lockouts.fetch_add(1, Relaxed);
                 tracing::warn!(user = name, "account locked after repeated failed logins");
             }
-            Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                codes::BAD_LOGIN,
-                "Invalid username or password",
-            ))
+            Err(wrong())
         }
-        Err(e) => {
-            app.auth.finish(name, true);
-            Err(e.into())
-        }
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -26,7 +26,28 @@ impl Server {
     }
 
     pub fn start_with(dir: &Path, admin_password: Option<&str>, extra: &[&str]) -> Server {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipam-central"));
+        Server::start_full(dir, admin_password, extra, &[], None)
+    }
+
+    /// Starts it with extra flags, environment variables, and optionally under a wrapper
+    /// command (`prlimit ... --`) that execs it.
+    pub fn start_full(
+        dir: &Path,
+        admin_password: Option<&str>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        wrapper: Option<&[&str]>,
+    ) -> Server {
+        let bin = env!("CARGO_BIN_EXE_ipam-central");
+        let mut cmd = match wrapper {
+            Some(w) => {
+                let mut c = Command::new(w[0]);
+                c.args(&w[1..]).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        cmd.envs(env.iter().copied());
         cmd.args(["--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir)
             .args(extra)
@@ -74,6 +95,7 @@ impl Server {
             }
             let listening = line
                 .strip_prefix("ipam Central listening on https://")
+                .or_else(|| line.strip_prefix("ipam Central listening on http://"))
                 .and_then(|r| r.split('/').next())
                 .map(|a| a.parse().unwrap());
             s.stdout.push(line);
@@ -90,6 +112,11 @@ impl Server {
             .await
             .expect("connect with the pinned certificate");
         Remote { c, auth: None }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL, and wait for the exit.

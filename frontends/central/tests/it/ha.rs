@@ -12,12 +12,12 @@ use serde_json::json;
 use super::e2e::Server;
 use super::{basic, Api, TempDir};
 
-fn pg_url() -> String {
+pub fn pg_url() -> String {
     std::env::var("IPAM_PG_URL")
         .unwrap_or_else(|_| "host=127.0.0.1 user=postgres dbname=test".into())
 }
 
-struct Schema(String);
+pub struct Schema(pub String);
 
 /// Drops a schema (on a plain thread: the synchronous client runs its own runtime).
 fn drop_schema(s: String) -> Result<(), String> {
@@ -33,7 +33,12 @@ fn drop_schema(s: String) -> Result<(), String> {
 
 impl Schema {
     fn new() -> Schema {
-        let s = format!("ipam_ha_{}", std::process::id());
+        Schema::named("ha")
+    }
+
+    /// A fresh schema `ipam_TAG_PID`, dropped on drop.
+    pub fn named(tag: &str) -> Schema {
+        let s = format!("ipam_{tag}_{}", std::process::id());
         if let Err(e) = drop_schema(s.clone()) {
             panic!(
                 "cannot reach PostgreSQL at {:?}: {e}\nstart it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start\n(or set IPAM_SKIP_POSTGRES=1 to skip the PostgreSQL tests)",

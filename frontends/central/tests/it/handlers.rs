@@ -40,6 +40,13 @@ impl Local {
     }
 }
 
+impl Local {
+    /// The data directory.
+    pub fn dir(&self) -> &std::path::Path {
+        &self._dir.0
+    }
+}
+
 impl Drop for Local {
     fn drop(&mut self) {
         self.app.shutdown();
@@ -99,7 +106,12 @@ async fn legacy_flow() {
 
 #[tokio::test]
 async fn authentication_sessions_and_lockout() {
-    let mut a = Local::with("auth", |c| c.lockout_after = 3);
+    // The account lock is an option (off by default); delays per address come later here.
+    let mut a = Local::with("auth", |c| {
+        c.lockout_after = 3;
+        c.login_delay_after = 10;
+        c.metrics_public = true;
+    });
     *a.auth() = None;
     let r = a.call("GET", &format!("{V2}/ranges"), None).await;
     assert_eq!(r.err("no credentials", 401), 5002);
@@ -117,7 +129,8 @@ async fn authentication_sessions_and_lockout() {
     let r = a.call("GET", &format!("{V2}/ranges"), None).await;
     assert_eq!(r.err("after logout", 401), 5002);
 
-    // Three wrong passwords lock the account, even against the right one.
+    // With lockout_after, three wrong passwords lock the account, even against the right
+    // one.
     *a.auth() = None;
     for _ in 0..3 {
         let r = a
@@ -533,7 +546,10 @@ async fn metrics_health_and_system_info() {
     )
     .await
     .ok("claim");
-    let m = a.send("GET", "/metrics", None, &[]).await;
+    let auth = basic("administrator", ADMIN_PW);
+    let m = a
+        .send("GET", "/metrics", None, &[("authorization", &auth)])
+        .await;
     assert_eq!(m.status, 200);
     for needle in [
         "ipam_http_requests_total{status=\"2xx\"}",

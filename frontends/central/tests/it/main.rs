@@ -17,6 +17,7 @@ mod e2e;
 mod flows;
 mod ha;
 mod handlers;
+mod security;
 mod ui;
 
 use serde_json::Value;

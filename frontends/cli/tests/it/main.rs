@@ -56,6 +56,7 @@ impl Server {
             app.router(),
             listener,
             Some(tls.config),
+            ipam_central::Limits::from_config(&cfg),
             async {
                 let _ = rx.await;
             },
