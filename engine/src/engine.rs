@@ -584,17 +584,35 @@ impl Engine {
 
     /// History of the change log, newest first, with the total count. Without an object in
     /// the query it needs the Administer permission; with one, Read on that object.
+    ///
+    /// An object the user may not read answers like a missing one (an address: no history;
+    /// anything else: [`EngineError::NotFound`]), and a user who may administer but has
+    /// entries hiding some objects does not see their changes (the total then counts them
+    /// for this page's part).
     pub fn history(&self, user: Id, q: &HistoryQuery) -> Result<(Vec<Change>, u64), EngineError> {
-        {
-            let st = self.shared.current();
-            let actor = st.actor(user)?;
-            match &q.key {
-                Some(k) => st.check(&actor, crate::model::Permission::Read, Some(k))?,
-                None => st.check(&actor, crate::model::Permission::Administer, None)?,
+        use crate::model::Permission;
+        let st = self.shared.current();
+        let actor = st.actor(user)?;
+        match &q.key {
+            Some(k) if !st.can(&actor, Permission::Read, Some(k)) => {
+                return match k {
+                    ObjKey::IpamRecord { .. } => Ok((Vec::new(), 0)),
+                    _ => Err(EngineError::NotFound(k.to_ref())),
+                };
             }
+            Some(_) => {}
+            None => st.check(&actor, Permission::Administer, None)?,
         }
-        let mut r = self.shared.reader.lock().expect("reader lock");
-        Ok(r.history(q)?)
+        let (mut changes, mut total) = {
+            let mut r = self.shared.reader.lock().expect("reader lock");
+            r.history(q)?
+        };
+        if !actor.superuser {
+            let before = changes.len();
+            changes.retain(|c| st.can(&actor, Permission::Read, Some(&c.key)));
+            total = total.saturating_sub((before - changes.len()) as u64);
+        }
+        Ok((changes, total))
     }
 
     /// Sequence number of the last committed change.

@@ -531,3 +531,85 @@ fn duplicate_records_are_refused_and_unlocked_ranges_count_named_addresses() {
     .unwrap();
     assert_eq!(state(&e, admin, "10.6.0.9"), (RecordState::Assigned, true));
 }
+
+/// A Deny Read entry on a zone hides it and its records everywhere: listings, lookups by
+/// name, the records naming an address, and its history; it answers like a missing zone.
+#[test]
+fn a_hidden_zone_is_missing_for_the_user_it_hides_from() {
+    use ipam_engine::model::{AccessEntry, Permission, Principal};
+    use ipam_engine::{HistoryQuery, UserSpec};
+    let d = TempDir::new("hiddenzone");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    create_range(&e, admin, "10.8.0.0", "10.8.0.255");
+    let s = server(&e, admin);
+    let open_zone = zone(&e, admin, s, "open.test");
+    let secret = zone(&e, admin, s, "secret.test");
+    put(&e, admin, record(open_zone, "www", "A", "10.8.0.1")).unwrap();
+    let hidden_rr = put(&e, admin, record(secret, "db", "A", "10.8.0.1")).unwrap();
+    submit(
+        &e,
+        admin,
+        Command::CreateUser(UserSpec {
+            name: Some("viewer".into()),
+            password: Some("viewer-pw".into()),
+            ..Default::default()
+        }),
+    )
+    .unwrap();
+    let viewer = e.authenticate("viewer", "viewer-pw").unwrap();
+    let entry = |allow: &[Permission], deny: &[Permission]| AccessEntry {
+        principal: Principal::User(viewer),
+        allow: allow.iter().copied().collect(),
+        deny: deny.iter().copied().collect(),
+    };
+    for (id, allow, deny) in [
+        (open_zone, &[Permission::Read][..], &[][..]),
+        (secret, &[][..], &[Permission::Read][..]),
+    ] {
+        submit(
+            &e,
+            admin,
+            Command::SetAccess {
+                obj_type: ipam_engine::ObjType::DnsZone,
+                obj_id: id,
+                entries: vec![entry(allow, deny)],
+            },
+        )
+        .unwrap();
+    }
+    let (names, named, links) = e
+        .read(viewer, |v| {
+            Ok((
+                v.dns_zones()
+                    .into_iter()
+                    .map(|z| z.name)
+                    .collect::<Vec<_>>(),
+                v.dns_zones_named("secret.test.").len(),
+                v.address_links(DEFAULT_SPACE, ip("10.8.0.1")).dns.len(),
+            ))
+        })
+        .unwrap();
+    assert_eq!(names, ["open.test."]);
+    assert_eq!((named, links), (0, 1));
+    let hidden = e.read(viewer, move |v| v.dns_zone(secret)).unwrap_err();
+    let missing = e.read(viewer, |v| v.dns_zone(999_999)).unwrap_err();
+    assert!(matches!(hidden, EngineError::NotFound(_)), "{hidden}");
+    assert!(matches!(missing, EngineError::NotFound(_)), "{missing}");
+    assert!(matches!(
+        e.read(viewer, move |v| v.dns_record(hidden_rr)),
+        Err(EngineError::NotFound(_))
+    ));
+    // Changing it answers the same as for a zone that does not exist.
+    let err = submit(&e, viewer, Command::DeleteService(ObjKey::DnsZone(secret))).unwrap_err();
+    assert!(matches!(err.root(), EngineError::NotFound(_)), "{err}");
+    let err = e
+        .history(
+            viewer,
+            &HistoryQuery {
+                key: Some(ObjKey::DnsZone(secret)),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert!(matches!(err, EngineError::NotFound(_)), "{err}");
+}

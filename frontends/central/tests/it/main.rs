@@ -17,6 +17,7 @@ mod e2e;
 mod flows;
 mod ha;
 mod handlers;
+mod leaks;
 mod security;
 mod ui;
 
