@@ -81,8 +81,13 @@ pub fn run(opts: &Options) -> Result<Report> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let id = ipam_client::tls::load_or_create(&scratch.0.join("tls"), None, &[])
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id = ipam_client::tls::load_or_create(
+        &scratch.0.join("tls"),
+        None,
+        &[],
+        ipam_client::tls::SelfSignedNames::Unnamed,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?.to_string();
     let (stop, mut stopped) = tokio::sync::watch::channel(false);

@@ -5,9 +5,9 @@
 //! over TLS:
 //!
 //! - [`serve`] is the agent's side: a TLS listener (the agent's certificate is self-signed on
-//!   first start, see [`ipam_client::tls`]), the handshake in which Central proves the shared
-//!   key, then requests dispatched to a [`Handler`] (the DNS/DHCP drivers), heartbeats, and a
-//!   bounded frame size. A broken, oversize or unexpected frame closes that connection with a
+//!   first start and names no host, see [`ipam_client::tls`]), the handshake in which Central
+//!   proves the shared key before the agent tells who it is, then requests dispatched to a
+//!   [`Handler`] (the DNS/DHCP drivers), heartbeats, and a bounded frame size. A broken, oversize or unexpected frame closes that connection with a
 //!   logged reason; other connections and the agent go on.
 //! - [`link`] is Central's side: [`link::connect`] makes one connection (pinning the agent's
 //!   certificate: a changed certificate is refused, like SSH known hosts, see [`pins`]) and

@@ -102,8 +102,13 @@ async fn main() -> Result<()> {
     if let Some(l) = args.listen {
         addrs[0] = l;
     }
-    let id = ipam_client::tls::load_or_create(&args.data_dir.join("tls"), None, &[])
-        .context("the agent's TLS certificate")?;
+    let id = ipam_client::tls::load_or_create(
+        &args.data_dir.join("tls"),
+        None,
+        &[],
+        ipam_client::tls::SelfSignedNames::Unnamed,
+    )
+    .context("the agent's TLS certificate")?;
     if id.created {
         println!(
             "Created a self-signed TLS certificate in {}",

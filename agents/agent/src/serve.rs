@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ipam_agent_proto::{
     check_auth, new_challenge, prove_agent, EventBody, Hello, ManagedServer, Message, RemoteError,
-    RemoteErrorCode, RequestBody, Response, ResponseBody, Role, SUPPORTED_VERSIONS,
+    RemoteErrorCode, RequestBody, Response, ResponseBody, Role, Welcome, SUPPORTED_VERSIONS,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
@@ -105,7 +105,7 @@ const QUEUED: usize = 1024;
 /// What the agent does with requests: the DNS and DHCP drivers behind it. Calls run on
 /// tokio's blocking pool (drivers do blocking I/O), several at a time.
 pub trait Handler: Send + Sync + 'static {
-    /// The servers it manages (sent in `hello`).
+    /// The servers it manages (sent in `welcome`, once Central has proved the key).
     fn servers(&self) -> Vec<ManagedServer>;
     /// Carries out one request.
     fn handle(&self, body: RequestBody) -> Result<ResponseBody, RemoteError>;
@@ -114,9 +114,9 @@ pub trait Handler: Send + Sync + 'static {
 /// The agent's settings for the link.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    /// The agent's name (its host name by default).
+    /// The agent's name (its host name by default), told to a Central that proved the key.
     pub name: String,
-    /// What it does.
+    /// What it does, told to a Central that proved the key.
     pub roles: Vec<Role>,
     /// The shared key Central must prove.
     pub key: Vec<u8>,
@@ -233,12 +233,10 @@ async fn connection(
     let mut reader = Reader::new(r, wire::HANDSHAKE_MAX_FRAME_LEN.min(cfg.max_frame_len));
     let max = cfg.max_frame_len;
     let challenge = new_challenge().map_err(|e| io_err(e.to_string()))?;
+    // Nothing that tells who the agent is before Central proves the key: the name, roles and
+    // servers are told in `welcome`.
     let hello = Hello {
         versions: SUPPORTED_VERSIONS.to_vec(),
-        agent_name: cfg.name.clone(),
-        roles: cfg.roles.clone(),
-        // The servers are told in `welcome`, to a Central that proved the key.
-        servers: Vec::new(),
         challenge,
     };
     wire::write(&mut w, &Message::Hello(hello.clone()), max).await?;
@@ -258,11 +256,13 @@ async fn connection(
             drop(handshake);
             let proof = prove_agent(&cfg.key, &binding, &auth, &cfg.name)
                 .map_err(|e| io_err(e.to_string()))?;
-            let welcome = Message::Welcome {
+            let welcome = Message::Welcome(Welcome {
                 version,
                 proof,
+                agent_name: cfg.name.clone(),
+                roles: cfg.roles.clone(),
                 servers: handler.servers(),
-            };
+            });
             wire::write(&mut w, &welcome, max).await?;
             tracing::info!(%peer, central = auth.central_name, version, "Central connected");
         }

@@ -313,7 +313,7 @@ async fn run_agent(app: Arc<App>, addr: String) {
             continue;
         };
         let mut events = link.events();
-        if let Err(e) = register(&app, &addr, &link.hello().servers).await {
+        if let Err(e) = register(&app, &addr, &link.welcome().servers).await {
             tracing::warn!(agent = addr, "registering the agent's servers failed: {e}");
         }
         sync_agent(&app, &addr).await;

@@ -22,8 +22,13 @@ pub fn load_or_create(
     data_dir: &Path,
     configured: Option<(&Path, &Path)>,
 ) -> Result<Tls, CentralError> {
-    let id = ipam_client::tls::load_or_create(&data_dir.join("tls"), configured, &[b"http/1.1"])
-        .map_err(|e| CentralError::Tls(e.to_string()))?;
+    let id = ipam_client::tls::load_or_create(
+        &data_dir.join("tls"),
+        configured,
+        &[b"http/1.1"],
+        ipam_client::tls::SelfSignedNames::Host,
+    )
+    .map_err(|e| CentralError::Tls(e.to_string()))?;
     Ok(Tls {
         config: id.config,
         fingerprint: id.fingerprint,

@@ -97,7 +97,7 @@ nameservers = ["ns1.example.test."]
     .await
     .unwrap();
     let kinds: Vec<(String, ServerKind)> = l
-        .hello()
+        .welcome()
         .servers
         .iter()
         .map(|s| (s.name.clone(), s.kind))

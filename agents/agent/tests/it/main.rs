@@ -94,7 +94,13 @@ struct Agent {
 }
 
 async fn agent(dir: &Path, cfg: AgentConfig) -> Agent {
-    let id = ipam_client::tls::load_or_create(&dir.join("tls"), None, &[]).unwrap();
+    let id = ipam_client::tls::load_or_create(
+        &dir.join("tls"),
+        None,
+        &[],
+        ipam_client::tls::SelfSignedNames::Unnamed,
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, mut rx) = tokio::sync::watch::channel(false);
@@ -127,8 +133,9 @@ async fn handshake_pinning_and_pipelined_requests() {
     let pins = Pins::open(&dir.0.join("known_agents")).unwrap();
     let cfg = LinkConfig::new(&a.addr, KEY.to_vec(), "central-test");
     let l = link::connect(&cfg, &pins).await.unwrap();
-    assert_eq!(l.hello().agent_name, "test-agent");
-    assert_eq!(l.hello().servers[0].name, "ns1");
+    assert_eq!(l.welcome().agent_name, "test-agent");
+    assert_eq!(l.welcome().roles, [Role::Dns]);
+    assert_eq!(l.welcome().servers[0].name, "ns1");
     // Pinned on first contact, in the file.
     let file = std::fs::read_to_string(dir.0.join("known_agents")).unwrap();
     assert!(
@@ -219,7 +226,13 @@ async fn a_changed_agent_certificate_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_impostor_that_welcomes_without_the_key_is_refused_and_not_pinned() {
     let dir = TempDir::new("impostor");
-    let id = ipam_client::tls::load_or_create(&dir.0.join("tls"), None, &[]).unwrap();
+    let id = ipam_client::tls::load_or_create(
+        &dir.0.join("tls"),
+        None,
+        &[],
+        ipam_client::tls::SelfSignedNames::Unnamed,
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     // It says hello like an agent, then welcomes whatever Central sends.
@@ -230,9 +243,6 @@ async fn an_impostor_that_welcomes_without_the_key_is_refused_and_not_pinned() {
         let (r, mut w) = tokio::io::split(tls);
         let hello = Message::Hello(ipam_agent_proto::Hello {
             versions: vec![1],
-            agent_name: "impostor".into(),
-            roles: vec![Role::Dns],
-            servers: vec![],
             challenge: ipam_agent_proto::new_challenge().unwrap(),
         });
         ipam_agent::wire::write(&mut w, &hello, 1 << 20)
@@ -240,11 +250,13 @@ async fn an_impostor_that_welcomes_without_the_key_is_refused_and_not_pinned() {
             .unwrap();
         let mut reader = ipam_agent::wire::Reader::new(r, 1 << 20);
         if let Ok(Message::Auth(a)) = reader.next().await {
-            let welcome = Message::Welcome {
+            let welcome = Message::Welcome(ipam_agent_proto::Welcome {
                 version: a.version,
                 proof: ipam_agent_proto::Proof([0; 32]),
+                agent_name: "impostor".into(),
+                roles: vec![Role::Dns],
                 servers: vec![],
-            };
+            });
             let _ = ipam_agent::wire::write(&mut w, &welcome, 1 << 20).await;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -275,8 +287,8 @@ async fn raw(addr: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStrea
     assert!(hello.starts_with(br#"{"hello""#));
     let text = String::from_utf8_lossy(&hello);
     assert!(
-        text.contains(r#""servers":[]"#) && !text.contains("ns1"),
-        "the servers are not told before Central proves the key: {text}"
+        !text.contains("servers") && !text.contains("ns1") && !text.contains("test-agent"),
+        "neither the servers nor the name are told before Central proves the key: {text}"
     );
     s
 }
@@ -501,6 +513,72 @@ fn the_binary_refuses_to_start_without_a_key() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("no shared key"), "{err}");
+}
+
+/// Whether `needle` occurs in `hay`.
+fn holds(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_identifies_the_agent_before_central_proves_the_key() {
+    let dir = TempDir::new("anonymous");
+    let name = "agent-name-7f3a9c";
+    let b = Binary::start_with(&dir.0, "127.0.0.1:0", &["--name", name]);
+    // Everything a peer without the key gets: the certificate, `hello`, and after a wrong
+    // proof, `refused` and the end of the connection.
+    let (cfg, _) = ipam_client::tls::pinned_client(None, &[]);
+    let tcp = tokio::net::TcpStream::connect(&b.addr).await.unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(cfg)
+        .connect("127.0.0.1".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let cert = s.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await.unwrap();
+    let mut seen = vec![0u8; u32::from_le_bytes(len) as usize];
+    s.read_exact(&mut seen).await.unwrap();
+    assert!(seen.starts_with(br#"{"hello""#));
+    let auth = Message::Auth(ipam_agent_proto::Auth {
+        version: 1,
+        central_name: "probe".into(),
+        proof: ipam_agent_proto::Proof([0; 32]),
+        challenge: ipam_agent_proto::Challenge([0; 32]),
+    });
+    s.write_all(&ipam_agent_proto::encode(&auth).unwrap())
+        .await
+        .unwrap();
+    s.flush().await.unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+        rest
+    })
+    .await
+    .expect("the agent closes a connection that fails the proof");
+    assert!(
+        holds(&rest, b"refused"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    seen.extend_from_slice(&rest);
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        !holds(&seen, name.as_bytes()) && !holds(&seen, b"roles") && !holds(&seen, b"\"dns\""),
+        "neither the agent's name nor its roles before the key is proved: {text}"
+    );
+    // The self-signed certificate names no host: the agent's default name is the host name.
+    assert!(!holds(&cert, name.as_bytes()));
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let host = host.trim();
+    if !host.is_empty() && host != "localhost" {
+        let mut san = vec![0x82, host.len() as u8];
+        san.extend_from_slice(host.as_bytes());
+        assert!(
+            !holds(&cert, &san),
+            "the agent's certificate names the host {host:?}"
+        );
+    }
 }
 
 async fn wait_up(sup: &Supervisor) {
