@@ -33,7 +33,8 @@ use crate::{Mode, Options};
 #[path = "../../agents/dns/tests/it/harness.rs"]
 mod harness;
 
-const KEY: &[u8] = b"bench-agent-key-0123456789";
+/// A key as `head -c 32 /dev/urandom | base64` makes one (Central refuses weak keys).
+const KEY: &[u8] = b"bkxE/vJoDu+tyAkA2u+XVyWC+4h52Nz9qOz4VRY0yhA=";
 const BATCH: usize = 1_000;
 
 fn records(zone: &str, n: usize) -> Vec<ResourceRecord> {

@@ -83,7 +83,8 @@
 //!    ([`Welcome::validate`]); a wrong one closes the connection.
 //!
 //! Only after `welcome` may requests, events and heartbeats flow. The shared key is configured
-//! on both sides and is never sent; an empty key is always refused.
+//! on both sides and is never sent; an empty key is always refused, and both sides refuse at
+//! start a key that does not pass [`check_shared_key`] (the rule is in [`key`]).
 //!
 //! # Modules
 //!
@@ -95,6 +96,7 @@ pub mod dns;
 mod error;
 mod frame;
 mod handshake;
+pub mod key;
 mod message;
 mod net;
 pub mod validate;
@@ -111,6 +113,7 @@ pub use handshake::{
     Auth, Binding, Challenge, Hello, ManagedServer, Proof, Role, ServerKind, Welcome, AUTH_LABEL,
     BINDING_LABEL, MAX_SERVERS, MAX_VERSIONS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WELCOME_LABEL,
 };
+pub use key::{check_shared_key, KeyError, MIN_KEY_BYTES};
 pub use message::{
     EventBody, Message, RemoteError, RemoteErrorCode, Request, RequestBody, Response, ResponseBody,
     ServerStatus,

@@ -25,7 +25,8 @@ use ipam_agent_proto::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub(crate) const KEY: &[u8] = b"0123456789abcdef-test-key";
+/// A key as `head -c 32 /dev/urandom | base64` makes one (the binary refuses weak keys).
+pub(crate) const KEY: &[u8] = b"NFcdb7PNRL+e5XHA8h/SiXeX8+nKDEw+G419Qbz7dUA=";
 
 pub(crate) struct TempDir(pub(crate) PathBuf);
 
@@ -180,7 +181,11 @@ async fn a_central_without_the_key_is_refused() {
     let dir = TempDir::new("key");
     let a = agent(&dir.0, agent_cfg()).await;
     let pins = Pins::open(&dir.0.join("known_agents")).unwrap();
-    let cfg = LinkConfig::new(&a.addr, b"another-key-of-16-bytes".to_vec(), "intruder");
+    let cfg = LinkConfig::new(
+        &a.addr,
+        b"vBKYK3nxWmrNvrlurbqEMTWzuVsXLmg8nWSS2glsw/E=".to_vec(),
+        "intruder",
+    );
     match link::connect(&cfg, &pins).await {
         Err(LinkError::Refused { reason, .. }) => {
             assert!(
@@ -577,6 +582,68 @@ async fn nothing_identifies_the_agent_before_central_proves_the_key() {
         assert!(
             !holds(&cert, &san),
             "the agent's certificate names the host {host:?}"
+        );
+    }
+}
+
+/// Runs `cmd` and answers its exit status and standard error, or `None` (after killing it)
+/// when it is still running after `secs` seconds.
+pub(crate) fn run_briefly(
+    mut cmd: Command,
+    secs: u64,
+) -> Option<(std::process::ExitStatus, String)> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return Some((status, err));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn the_binary_refuses_to_start_with_a_weak_key() {
+    let dir = TempDir::new("weakkey");
+    let weak = [
+        // 12 bytes once decoded.
+        ("c2hvcnQta2V5LTEy", "decodes to 12 bytes"),
+        // One byte, 32 times.
+        (
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "repeats a pattern of 1",
+        ),
+        // "abcdabcdabcdabcdabcd": a short pattern repeated.
+        ("YWJjZGFiY2RhYmNkYWJjZGFiY2Q=", "repeats a pattern of 4"),
+        // base64 of "correct horse battery staple": a phrase, not random bytes.
+        ("Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==", "printable text"),
+        // A password as it is, not base64.
+        ("correct horse battery staple!", "not base64"),
+    ];
+    for (key, why) in weak {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipam-agent"));
+        cmd.args(["--listen", "127.0.0.1:0", "--watch-secs", "0"])
+            .arg("--data-dir")
+            .arg(&dir.0)
+            .env("IPAM_AGENT_KEY", key)
+            .env_remove("IPAM_AGENT_KEY_FILE")
+            .env_remove("IPAM_AGENT_CONFIG");
+        let (status, err) = run_briefly(cmd, 10)
+            .unwrap_or_else(|| panic!("the agent started with the weak key {key:?}"));
+        assert!(!status.success(), "{key:?}");
+        assert!(
+            err.contains(why) && err.contains("head -c 32 /dev/urandom | base64"),
+            "{key:?}: the error says why and what to do: {err}"
         );
     }
 }

@@ -12,7 +12,8 @@ use crate::dhcp_harness::{require, Kea};
 use crate::dns_harness::{dig_until, servers_available, PowerDns};
 use crate::{ipamctl, json, ok, Server};
 
-const KEY: &str = "ipamctl-agent-test-key-0123456789";
+/// A key as `head -c 32 /dev/urandom | base64` makes one (Central refuses weak keys).
+const KEY: &str = "zIjjlcs4mRyrFMTVU7g8IoHzt2/ui7aOQFdSO7tDMEY=";
 
 #[test]
 fn dns_zones_records_and_dhcp_scopes_reservations_through_ipamctl() {
