@@ -82,11 +82,11 @@ pub fn run(opts: &Options) -> Result<Report> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let id = ipam_client::tls::load_or_create(
+    let id = ipam_tls::load_or_create(
         &scratch.0.join("tls"),
         None,
         &[],
-        ipam_client::tls::SelfSignedNames::Unnamed,
+        ipam_tls::SelfSignedNames::Unnamed,
     )
     .map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;

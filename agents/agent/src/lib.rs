@@ -5,7 +5,7 @@
 //! over TLS:
 //!
 //! - [`serve`] is the agent's side: a TLS listener (the agent's certificate is self-signed on
-//!   first start and names no host, see [`ipam_client::tls`]), the handshake in which Central
+//!   first start and names no host, see [`ipam_tls`]), the handshake in which Central
 //!   proves the shared key before the agent tells who it is, then requests dispatched to a
 //!   [`Handler`] (the DNS/DHCP drivers), heartbeats, and a bounded frame size. A broken, oversize or unexpected frame closes that connection with a
 //!   logged reason; other connections and the agent go on.

@@ -221,7 +221,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         addr: addr.clone(),
         message: m,
     };
-    let (tls_cfg, seen) = ipam_client::tls::pinned_client(None, &[]);
+    let (tls_cfg, seen) = ipam_tls::pinned_client(None, &[]);
     let host = cfg.addr.rsplit_once(':').map_or(cfg.addr.as_str(), |h| h.0);
     let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
         .map_err(|e| down(format!("bad host name: {e}")))?;

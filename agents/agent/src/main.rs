@@ -102,11 +102,11 @@ async fn main() -> Result<()> {
     if let Some(l) = args.listen {
         addrs[0] = l;
     }
-    let id = ipam_client::tls::load_or_create(
+    let id = ipam_tls::load_or_create(
         &args.data_dir.join("tls"),
         None,
         &[],
-        ipam_client::tls::SelfSignedNames::Unnamed,
+        ipam_tls::SelfSignedNames::Unnamed,
     )
     .context("the agent's TLS certificate")?;
     if id.created {

@@ -61,8 +61,8 @@ impl Pins {
     /// Compares `got` with the pin of `addr`. Saves nothing: see [`Pins::remember`].
     pub fn compare(&self, addr: &str, got: &str) -> PinCheck {
         let same = |a: &str, b: &str| {
-            ipam_client::tls::normalize_pin(a).is_some()
-                && ipam_client::tls::normalize_pin(a) == ipam_client::tls::normalize_pin(b)
+            ipam_tls::normalize_pin(a).is_some()
+                && ipam_tls::normalize_pin(a) == ipam_tls::normalize_pin(b)
         };
         match self.get(addr) {
             Some(p) if same(&p, got) => PinCheck::Same,

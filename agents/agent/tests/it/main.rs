@@ -95,11 +95,11 @@ struct Agent {
 }
 
 async fn agent(dir: &Path, cfg: AgentConfig) -> Agent {
-    let id = ipam_client::tls::load_or_create(
+    let id = ipam_tls::load_or_create(
         &dir.join("tls"),
         None,
         &[],
-        ipam_client::tls::SelfSignedNames::Unnamed,
+        ipam_tls::SelfSignedNames::Unnamed,
     )
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -231,11 +231,11 @@ async fn a_changed_agent_certificate_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_impostor_that_welcomes_without_the_key_is_refused_and_not_pinned() {
     let dir = TempDir::new("impostor");
-    let id = ipam_client::tls::load_or_create(
+    let id = ipam_tls::load_or_create(
         &dir.0.join("tls"),
         None,
         &[],
-        ipam_client::tls::SelfSignedNames::Unnamed,
+        ipam_tls::SelfSignedNames::Unnamed,
     )
     .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -279,7 +279,7 @@ async fn an_impostor_that_welcomes_without_the_key_is_refused_and_not_pinned() {
 
 /// A raw TLS connection to the agent, after its hello.
 async fn raw(addr: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let (cfg, _) = ipam_client::tls::pinned_client(None, &[]);
+    let (cfg, _) = ipam_tls::pinned_client(None, &[]);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut s = tokio_rustls::TlsConnector::from(cfg)
         .connect("127.0.0.1".try_into().unwrap(), tcp)
@@ -532,7 +532,7 @@ async fn nothing_identifies_the_agent_before_central_proves_the_key() {
     let b = Binary::start_with(&dir.0, "127.0.0.1:0", &["--name", name]);
     // Everything a peer without the key gets: the certificate, `hello`, and after a wrong
     // proof, `refused` and the end of the connection.
-    let (cfg, _) = ipam_client::tls::pinned_client(None, &[]);
+    let (cfg, _) = ipam_tls::pinned_client(None, &[]);
     let tcp = tokio::net::TcpStream::connect(&b.addr).await.unwrap();
     let mut s = tokio_rustls::TlsConnector::from(cfg)
         .connect("127.0.0.1".try_into().unwrap(), tcp)
@@ -675,8 +675,8 @@ async fn central_reconnects_to_a_restarted_agent_and_answers_clearly_while_it_is
     wait_up(&sup).await;
     let l = sup.link().unwrap();
     assert_eq!(
-        ipam_client::tls::normalize_pin(l.fingerprint()),
-        ipam_client::tls::normalize_pin(&b.fingerprint),
+        ipam_tls::normalize_pin(l.fingerprint()),
+        ipam_tls::normalize_pin(&b.fingerprint),
         "the pin is the fingerprint the agent printed"
     );
     // The binary manages no server yet: a clear answer, not a hang.

@@ -61,13 +61,8 @@ pub fn start_agent_with(
     handler: Arc<dyn Handler>,
     watch: Option<Arc<Drivers>>,
 ) -> TestAgent {
-    let id = ipam_client::tls::load_or_create(
-        tls_dir,
-        None,
-        &[],
-        ipam_client::tls::SelfSignedNames::Unnamed,
-    )
-    .unwrap();
+    let id =
+        ipam_tls::load_or_create(tls_dir, None, &[], ipam_tls::SelfSignedNames::Unnamed).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let std_listener = loop {
         match std::net::TcpListener::bind(listen) {

@@ -40,13 +40,8 @@ fn dns_zones_records_and_dhcp_scopes_reservations_through_ipamctl() {
         .build()
         .unwrap();
     let tls_dir = kea.dir.join("agent-tls");
-    let id = ipam_client::tls::load_or_create(
-        &tls_dir,
-        None,
-        &[],
-        ipam_client::tls::SelfSignedNames::Unnamed,
-    )
-    .unwrap();
+    let id =
+        ipam_tls::load_or_create(&tls_dir, None, &[], ipam_tls::SelfSignedNames::Unnamed).unwrap();
     let listener = agent_rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();

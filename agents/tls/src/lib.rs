@@ -1,7 +1,9 @@
-//! TLS shared by every ipam program: a server identity (the configured certificate, or a
-//! self-signed one created on first start), SHA-256 fingerprints, and a client configuration
-//! that pins a peer's certificate by fingerprint (or accepts any on first use, remembering
-//! what it saw, as SSH does). Central's HTTPS, ipamctl and the Central-agent links use it.
+//! `ipam-tls`: TLS shared by every ipam program: a server identity (the configured
+//! certificate, or a self-signed one created on first start), SHA-256 fingerprints, and a
+//! client configuration that pins a peer's certificate by fingerprint (or accepts any on first
+//! use, remembering what it saw, as SSH does). Central's HTTPS, `ipam-client` (ipamctl), the
+//! agent and Central's side of the agent link use it; it sits below all of them, so no agent
+//! crate depends on a front-end. rustls with the ring provider.
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
