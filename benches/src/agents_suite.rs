@@ -5,7 +5,7 @@
 //! named).
 //!
 //! The agent runs in this process on loopback TLS with the BIND driver behind it; Central's
-//! side is [`ipam_agent::link`]. Records go in batches of 1,000 (RFC 2136 UPDATE with TSIG,
+//! side is [`ipam_agent_link`]. Records go in batches of 1,000 (RFC 2136 UPDATE with TSIG,
 //! split under the 64 KiB message limit); the zone is read by AXFR and paged through the
 //! link. Each round uses a fresh zone, and every round checks that what was read back holds
 //! every record pushed.
@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use ipam_agent::drivers::Drivers;
-use ipam_agent::pins::Pins;
 use ipam_agent::serve::{serve, AgentConfig, Handler};
-use ipam_agent::LinkConfig;
 use ipam_agent_dns::DnsServer;
+use ipam_agent_link::pins::Pins;
+use ipam_agent_link::LinkConfig;
 use ipam_agent_proto::{
     DnsOp, RequestBody, ResourceRecord, ResponseBody, Role, ZoneSpec, ZoneType,
 };
@@ -108,7 +108,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     ));
     let pins = Pins::open(&scratch.0.join("known_agents"))?;
     let link = rt
-        .block_on(ipam_agent::link::connect(
+        .block_on(ipam_agent_link::link::connect(
             &LinkConfig::new(&addr, KEY.to_vec(), "bench-central"),
             &pins,
         ))

@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-use crate::wire::{self, Reader, WireError};
+use ipam_agent_link::wire::{self, binding, Reader, WireError};
 
 /// Connections in the handshake at once, in all and from one source (an IPv4 address or an
 /// IPv6 /64): a flood from one source cannot take the places Central needs to reconnect.
@@ -200,14 +200,6 @@ pub async fn serve(
             }
         });
     }
-}
-
-/// The connection's [`ipam_agent_proto::Binding`] (the TLS exporter, RFC 5705).
-pub(crate) fn binding<D>(
-    conn: &tokio_rustls::rustls::ConnectionCommon<D>,
-) -> Result<ipam_agent_proto::Binding, WireError> {
-    conn.export_keying_material([0u8; 32], ipam_agent_proto::BINDING_LABEL, None)
-        .map_err(|e| io_err(format!("TLS keying material: {e}")))
 }
 
 pub(crate) fn io_err(msg: String) -> WireError {

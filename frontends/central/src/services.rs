@@ -15,9 +15,9 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use ipam_agent::link::Supervisor;
-use ipam_agent::pins::Pins;
-use ipam_agent::{LinkConfig, LinkError};
+use ipam_agent_link::link::Supervisor;
+use ipam_agent_link::pins::Pins;
+use ipam_agent_link::{LinkConfig, LinkError};
 use ipam_agent_proto::{
     DhcpOp, DnsOp, EventBody, RemoteErrorCode, RequestBody, ResourceRecord, ResponseBody,
     ServerKind, ServerStatus,

@@ -4,9 +4,9 @@
 //! gives a clear error.
 use std::time::Instant;
 
-use ipam_agent::link;
-use ipam_agent::pins::Pins;
-use ipam_agent::{LinkConfig, LinkError};
+use ipam_agent_link::link;
+use ipam_agent_link::pins::Pins;
+use ipam_agent_link::{LinkConfig, LinkError};
 use ipam_agent_proto::{
     DnsOp, EventBody, RemoteErrorCode, RequestBody, ResourceRecord, ResponseBody, ServerKind,
     ZoneSpec, ZoneType,
@@ -32,7 +32,7 @@ fn rr(name: &str, rtype: &str, data: &str) -> ResourceRecord {
 }
 
 /// The serial of agent.test as the agent lists it.
-async fn serial_of(l: &ipam_agent::AgentLink) -> Option<u32> {
+async fn serial_of(l: &ipam_agent_link::AgentLink) -> Option<u32> {
     match l.request(dns(DnsOp::ListZones {})).await.unwrap() {
         ResponseBody::Zones { zones } => zones
             .into_iter()

@@ -258,7 +258,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
             })
         }
     };
-    let binding = crate::serve::binding(tls.get_ref().1).map_err(|e| down(e.to_string()))?;
+    let binding = wire::binding(tls.get_ref().1).map_err(|e| down(e.to_string()))?;
     let (r, mut w) = tokio::io::split(tls);
     let max = cfg.max_frame_len;
     let mut reader = Reader::new(r, wire::HANDSHAKE_MAX_FRAME_LEN.min(max));
