@@ -90,6 +90,8 @@
 //!
 //! The types live in [`dns`] (zones, records), [`dhcp`] (scopes, options, reservations, leases)
 //! and [`validate`] (the limits and their checks); the most used ones are re-exported here.
+//! [`presentation`] is the one canonical text form of DNS record data, which the DNS drivers
+//! report and Central stores; [`key`] is the rule shared keys must pass.
 
 pub mod dhcp;
 pub mod dns;
@@ -99,6 +101,7 @@ mod handshake;
 pub mod key;
 mod message;
 mod net;
+pub mod presentation;
 pub mod validate;
 
 pub use dhcp::{ClientIdentifier, DhcpOp, DhcpOption, Lease, LeaseState, Pool, Reservation, Scope};
