@@ -74,8 +74,8 @@
 //! # PowerDNS Authoritative ([`PowerDnsServer`], [`PowerDnsConfig`])
 //!
 //! Everything goes through the HTTP API (`/api/v1/servers/localhost/...`) with the
-//! `X-API-Key` header, over plain HTTP on the server's host, with a small blocking HTTP/1.1
-//! client. Zones are created as `Native` (primaries) or `Slave` (secondaries), with the same
+//! `X-API-Key` header, over plain HTTP on the server's host, with the agents' blocking HTTP/1.1
+//! client on hyper ([`ipam_agent_http`]; BIND's statistics channel uses it too). Zones are created as `Native` (primaries) or `Slave` (secondaries), with the same
 //! SOA and NS as BIND's. A batch is one PATCH, which PowerDNS applies in one transaction.
 //! PowerDNS replaces whole record sets, so the driver first reads the zone, merges the
 //! batch into the affected sets, and sends `REPLACE` (or `DELETE` for a set left empty): a
