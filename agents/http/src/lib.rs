@@ -102,8 +102,9 @@ pub enum HttpError {
     TooLarge(usize),
 }
 
-/// Sends one request and reads the whole answer; see the crate docs. Must not be called from
-/// async code (it blocks the thread).
+/// Sends one request and reads the whole answer; see the crate docs. Blocking: call it from a
+/// plain thread or tokio's blocking pool (`spawn_blocking`), never from async code, where
+/// tokio refuses to start the call's runtime (a panic).
 pub fn request(req: &Request<'_>) -> Result<Response, HttpError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
