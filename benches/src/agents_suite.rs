@@ -5,7 +5,7 @@
 //! named).
 //!
 //! The agent runs in this process on loopback TLS with the BIND driver behind it; Central's
-//! side is [`ipam_agent::link`]. Records go in batches of 1,000 (RFC 2136 UPDATE with TSIG,
+//! side is [`ipam_agent_link`]. Records go in batches of 1,000 (RFC 2136 UPDATE with TSIG,
 //! split under the 64 KiB message limit); the zone is read by AXFR and paged through the
 //! link. Each round uses a fresh zone, and every round checks that what was read back holds
 //! every record pushed.
@@ -14,10 +14,10 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
 use ipam_agent::drivers::Drivers;
-use ipam_agent::pins::Pins;
 use ipam_agent::serve::{serve, AgentConfig, Handler};
-use ipam_agent::LinkConfig;
 use ipam_agent_dns::DnsServer;
+use ipam_agent_link::pins::Pins;
+use ipam_agent_link::LinkConfig;
 use ipam_agent_proto::{
     DnsOp, RequestBody, ResourceRecord, ResponseBody, Role, ZoneSpec, ZoneType,
 };
@@ -33,7 +33,8 @@ use crate::{Mode, Options};
 #[path = "../../agents/dns/tests/it/harness.rs"]
 mod harness;
 
-const KEY: &[u8] = b"bench-agent-key-0123456789";
+/// A key as `head -c 32 /dev/urandom | base64` makes one (Central refuses weak keys).
+const KEY: &[u8] = b"bkxE/vJoDu+tyAkA2u+XVyWC+4h52Nz9qOz4VRY0yhA=";
 const BATCH: usize = 1_000;
 
 fn records(zone: &str, n: usize) -> Vec<ResourceRecord> {
@@ -81,8 +82,13 @@ pub fn run(opts: &Options) -> Result<Report> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let id = ipam_client::tls::load_or_create(&scratch.0.join("tls"), None, &[])
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let id = ipam_tls::load_or_create(
+        &scratch.0.join("tls"),
+        None,
+        &[],
+        ipam_tls::SelfSignedNames::Unnamed,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     let addr = listener.local_addr()?.to_string();
     let (stop, mut stopped) = tokio::sync::watch::channel(false);
@@ -102,7 +108,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     ));
     let pins = Pins::open(&scratch.0.join("known_agents"))?;
     let link = rt
-        .block_on(ipam_agent::link::connect(
+        .block_on(ipam_agent_link::link::connect(
             &LinkConfig::new(&addr, KEY.to_vec(), "bench-central"),
             &pins,
         ))

@@ -34,8 +34,9 @@ struct Args {
     /// Directory for the agent's TLS certificate (created on first start).
     #[arg(long, default_value = "./ipam-agent-data", env = "IPAM_AGENT_DATA_DIR")]
     data_dir: PathBuf,
-    /// File holding the shared key Central must prove (at least 16 bytes; the environment
-    /// variable IPAM_AGENT_KEY may hold the key itself instead).
+    /// File holding the shared key Central must prove: base64 of at least 16 random bytes,
+    /// made with `head -c 32 /dev/urandom | base64` (see `ipam_agent_proto::key` for the
+    /// rule; the environment variable IPAM_AGENT_KEY may hold the key itself instead).
     #[arg(long, env = "IPAM_AGENT_KEY_FILE")]
     key_file: Option<PathBuf>,
     /// The agent's name (default: the host name).
@@ -56,22 +57,21 @@ struct Args {
 }
 
 fn key(args: &Args) -> Result<Vec<u8>> {
-    let key = match (&args.key_file, std::env::var("IPAM_AGENT_KEY")) {
-        (Some(f), _) => std::fs::read(f)
-            .with_context(|| format!("reading the key file {}", f.display()))?
-            .trim_ascii()
-            .to_vec(),
-        (None, Ok(k)) => k.trim().as_bytes().to_vec(),
+    let (key, from) = match (&args.key_file, std::env::var("IPAM_AGENT_KEY")) {
+        (Some(f), _) => (
+            std::fs::read(f)
+                .with_context(|| format!("reading the key file {}", f.display()))?
+                .trim_ascii()
+                .to_vec(),
+            format!("the key file {}", f.display()),
+        ),
+        (None, Ok(k)) => (k.trim().as_bytes().to_vec(), "IPAM_AGENT_KEY".to_string()),
         (None, Err(_)) => bail!(
-            "no shared key: give --key-file (or IPAM_AGENT_KEY); without one any Central could drive this agent"
+            "no shared key: give --key-file (or IPAM_AGENT_KEY); without one any Central could drive this agent; {}",
+            ipam_agent_proto::key::MAKE_A_KEY
         ),
     };
-    if key.len() < 16 {
-        bail!(
-            "the shared key has {} bytes; use at least 16 random bytes",
-            key.len()
-        );
-    }
+    ipam_agent_proto::check_shared_key(&key).with_context(|| format!("in {from}"))?;
     Ok(key)
 }
 
@@ -102,8 +102,13 @@ async fn main() -> Result<()> {
     if let Some(l) = args.listen {
         addrs[0] = l;
     }
-    let id = ipam_client::tls::load_or_create(&args.data_dir.join("tls"), None, &[])
-        .context("the agent's TLS certificate")?;
+    let id = ipam_tls::load_or_create(
+        &args.data_dir.join("tls"),
+        None,
+        &[],
+        ipam_tls::SelfSignedNames::Unnamed,
+    )
+    .context("the agent's TLS certificate")?;
     if id.created {
         println!(
             "Created a self-signed TLS certificate in {}",

@@ -1,32 +1,90 @@
 //! The agent's side of the link: a TLS listener, the handshake, and requests dispatched to
 //! the drivers.
+use std::collections::HashMap;
 use std::future::Future;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipam_agent_proto::{
     check_auth, new_challenge, prove_agent, EventBody, Hello, ManagedServer, Message, RemoteError,
-    RemoteErrorCode, RequestBody, Response, ResponseBody, Role, SUPPORTED_VERSIONS,
+    RemoteErrorCode, RequestBody, Response, ResponseBody, Role, Welcome, SUPPORTED_VERSIONS,
 };
 use tokio::net::TcpListener;
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::TlsAcceptor;
 
-use crate::wire::{self, Reader, WireError};
+use ipam_agent_link::wire::{self, binding, Reader, WireError};
 
-/// Connections in the handshake at once, in all and from one address: a flood from one
-/// source cannot take the places Central needs to reconnect.
+/// Connections in the handshake at once, in all and from one source (an IPv4 address or an
+/// IPv6 /64): a flood from one source cannot take the places Central needs to reconnect.
 const MAX_HANDSHAKES: usize = 256;
 const MAX_HANDSHAKES_PER_SOURCE: usize = 8;
+
+/// The places in the handshake: [`MAX_HANDSHAKES`] in all, [`MAX_HANDSHAKES_PER_SOURCE`]
+/// per source ([`source_of`]).
+struct Handshakes {
+    all: Arc<Semaphore>,
+    per_source: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// Why a connection got no place in the handshake.
+#[derive(Debug, PartialEq, Eq)]
+enum NoPlace {
+    /// [`MAX_HANDSHAKES`] are in progress.
+    All,
+    /// [`MAX_HANDSHAKES_PER_SOURCE`] are in progress from this source.
+    Source,
+}
+
+impl Handshakes {
+    fn new() -> Handshakes {
+        Handshakes {
+            all: Arc::new(Semaphore::new(MAX_HANDSHAKES)),
+            per_source: Arc::default(),
+        }
+    }
+
+    /// A place for a connection from `peer`, given back when the slot is dropped.
+    fn enter(&self, peer: IpAddr) -> Result<HandshakeSlot, NoPlace> {
+        let all = self
+            .all
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| NoPlace::All)?;
+        let source = source_of(peer);
+        let mut m = self.per_source.lock().expect("handshake sources lock");
+        let n = m.entry(source).or_insert(0);
+        if *n >= MAX_HANDSHAKES_PER_SOURCE {
+            return Err(NoPlace::Source);
+        }
+        *n += 1;
+        Ok(HandshakeSlot {
+            _all: all,
+            source,
+            per_source: self.per_source.clone(),
+        })
+    }
+}
+
+/// The source a connection counts against: its IPv4 address, or its IPv6 address's /64 (the
+/// least a site or a host is given, so one attacker may hold every address in it). An
+/// IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, an IPv4 client of a dual-stack listener) is
+/// its IPv4 address.
+fn source_of(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V4(a) => IpAddr::V4(a),
+        IpAddr::V6(a) => IpAddr::V6(Ipv6Addr::from_bits(a.to_bits() & !(u64::MAX as u128))),
+    }
+}
 
 /// A place in the handshake, given back when dropped.
 struct HandshakeSlot {
     _all: tokio::sync::OwnedSemaphorePermit,
-    source: std::net::IpAddr,
-    per_source: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    source: IpAddr,
+    per_source: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
 }
 
 impl Drop for HandshakeSlot {
@@ -47,7 +105,7 @@ const QUEUED: usize = 1024;
 /// What the agent does with requests: the DNS and DHCP drivers behind it. Calls run on
 /// tokio's blocking pool (drivers do blocking I/O), several at a time.
 pub trait Handler: Send + Sync + 'static {
-    /// The servers it manages (sent in `hello`).
+    /// The servers it manages (sent in `welcome`, once Central has proved the key).
     fn servers(&self) -> Vec<ManagedServer>;
     /// Carries out one request.
     fn handle(&self, body: RequestBody) -> Result<ResponseBody, RemoteError>;
@@ -56,9 +114,9 @@ pub trait Handler: Send + Sync + 'static {
 /// The agent's settings for the link.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
-    /// The agent's name (its host name by default).
+    /// The agent's name (its host name by default), told to a Central that proved the key.
     pub name: String,
-    /// What it does.
+    /// What it does, told to a Central that proved the key.
     pub roles: Vec<Role>,
     /// The shared key Central must prove.
     pub key: Vec<u8>,
@@ -105,9 +163,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    let per_source: Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
-        Arc::default();
+    let handshakes = Handshakes::new();
     tokio::pin!(shutdown);
     loop {
         let (tcp, peer) = tokio::select! {
@@ -122,26 +178,19 @@ pub async fn serve(
             },
         };
         let _ = tcp.set_nodelay(true);
-        // Connections still shaking hands are bounded, in all and per source address: past
-        // a limit a new one is closed at once, so one flooding source cannot take the places
-        // Central needs to reconnect.
-        let Ok(all) = handshakes.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, "{MAX_HANDSHAKES} handshakes already in progress: connection closed");
-            continue;
-        };
-        {
-            let mut m = per_source.lock().expect("handshake sources lock");
-            let n = m.entry(peer.ip()).or_insert(0);
-            if *n >= MAX_HANDSHAKES_PER_SOURCE {
-                tracing::warn!(%peer, "{MAX_HANDSHAKES_PER_SOURCE} handshakes from this address already in progress: connection closed");
+        // Connections still shaking hands are bounded, in all and per source (an IPv4
+        // address, an IPv6 /64): past a limit a new one is closed at once, so one flooding
+        // source cannot take the places Central needs to reconnect.
+        let permit = match handshakes.enter(peer.ip()) {
+            Ok(p) => p,
+            Err(NoPlace::All) => {
+                tracing::warn!(%peer, "{MAX_HANDSHAKES} handshakes already in progress: connection closed");
                 continue;
             }
-            *n += 1;
-        }
-        let permit = HandshakeSlot {
-            _all: all,
-            source: peer.ip(),
-            per_source: per_source.clone(),
+            Err(NoPlace::Source) => {
+                tracing::warn!(%peer, "{MAX_HANDSHAKES_PER_SOURCE} handshakes from this source already in progress: connection closed");
+                continue;
+            }
         };
         let (acceptor, cfg, handler) = (acceptor.clone(), cfg.clone(), handler.clone());
         tokio::spawn(async move {
@@ -151,14 +200,6 @@ pub async fn serve(
             }
         });
     }
-}
-
-/// The connection's [`ipam_agent_proto::Binding`] (the TLS exporter, RFC 5705).
-pub(crate) fn binding<D>(
-    conn: &tokio_rustls::rustls::ConnectionCommon<D>,
-) -> Result<ipam_agent_proto::Binding, WireError> {
-    conn.export_keying_material([0u8; 32], ipam_agent_proto::BINDING_LABEL, None)
-        .map_err(|e| io_err(format!("TLS keying material: {e}")))
 }
 
 pub(crate) fn io_err(msg: String) -> WireError {
@@ -184,12 +225,10 @@ async fn connection(
     let mut reader = Reader::new(r, wire::HANDSHAKE_MAX_FRAME_LEN.min(cfg.max_frame_len));
     let max = cfg.max_frame_len;
     let challenge = new_challenge().map_err(|e| io_err(e.to_string()))?;
+    // Nothing that tells who the agent is before Central proves the key: the name, roles and
+    // servers are told in `welcome`.
     let hello = Hello {
         versions: SUPPORTED_VERSIONS.to_vec(),
-        agent_name: cfg.name.clone(),
-        roles: cfg.roles.clone(),
-        // The servers are told in `welcome`, to a Central that proved the key.
-        servers: Vec::new(),
         challenge,
     };
     wire::write(&mut w, &Message::Hello(hello.clone()), max).await?;
@@ -209,11 +248,13 @@ async fn connection(
             drop(handshake);
             let proof = prove_agent(&cfg.key, &binding, &auth, &cfg.name)
                 .map_err(|e| io_err(e.to_string()))?;
-            let welcome = Message::Welcome {
+            let welcome = Message::Welcome(Welcome {
                 version,
                 proof,
+                agent_name: cfg.name.clone(),
+                roles: cfg.roles.clone(),
                 servers: handler.servers(),
-            };
+            });
             wire::write(&mut w, &welcome, max).await?;
             tracing::info!(%peer, central = auth.central_name, version, "Central connected");
         }
@@ -327,4 +368,57 @@ async fn connection(
     drop(tx);
     let _ = writer.await;
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn pending_handshakes_count_per_ipv4_address_and_per_ipv6_64() {
+        let h = Handshakes::new();
+        // One IPv6 host holds a whole /64: its addresses share the /64's places.
+        let mut held: Vec<_> = (1..=MAX_HANDSHAKES_PER_SOURCE)
+            .map(|i| h.enter(ip(&format!("2001:db8:0:1::{i:x}"))).unwrap())
+            .collect();
+        assert_eq!(
+            h.enter(ip("2001:db8:0:1:ffff:ffff:ffff:ffff")).err(),
+            Some(NoPlace::Source),
+            "another address of the same /64 is the same source"
+        );
+        // The next /64 and IPv4 addresses are other sources.
+        held.push(h.enter(ip("2001:db8:0:2::1")).unwrap());
+        held.push(h.enter(ip("192.0.2.1")).unwrap());
+        held.push(h.enter(ip("192.0.2.2")).unwrap());
+        // An IPv4 client of a dual-stack listener arrives as ::ffff:a.b.c.d: it counts as
+        // its IPv4 address, not as one /64 shared by every IPv4 client.
+        for _ in 1..MAX_HANDSHAKES_PER_SOURCE {
+            held.push(h.enter(ip("::ffff:192.0.2.1")).unwrap());
+        }
+        assert_eq!(h.enter(ip("192.0.2.1")).err(), Some(NoPlace::Source));
+        held.push(h.enter(ip("::ffff:192.0.2.3")).unwrap());
+        // A place given back is free again.
+        held.remove(0);
+        held.push(h.enter(ip("2001:db8:0:1::abcd")).unwrap());
+        drop(held);
+        assert!(h.per_source.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn pending_handshakes_are_bounded_in_all() {
+        let h = Handshakes::new();
+        let held: Vec<_> = (0..MAX_HANDSHAKES)
+            .map(|i| {
+                h.enter(ip(&format!("10.0.{}.{}", i / 256, i % 256)))
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(h.enter(ip("10.1.0.1")).err(), Some(NoPlace::All));
+        drop(held);
+        assert!(h.enter(ip("10.1.0.1")).is_ok());
+    }
 }

@@ -16,12 +16,12 @@ use serde_json::Value;
 
 use crate::error::DnsError;
 use crate::http::HttpEndpoint;
-use crate::presentation::{
-    name_text, parse_name, parse_rdata, parse_type, render_rdata, type_text, zone_text,
-};
 use crate::rndc::{Rndc, RndcFailure};
 use crate::wire::{split_by_size, update_overhead, Ask, DnsEndpoint, MAX_MESSAGE_LEN};
 use crate::{no_view, zone_name, DnsServer, TsigKey, UpdateOutcome, ZoneContents, ZoneDefaults};
+use ipam_agent_proto::presentation::{
+    name_text, parse_name, parse_rdata, parse_type, render_rdata, type_text, zone_text,
+};
 
 /// How many rndc commands [`BindServer::list_zones`] runs at once.
 const RNDC_PARALLELISM: usize = 4;

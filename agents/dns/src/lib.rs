@@ -25,7 +25,8 @@
 //! leave the dot out: it is absolute anyway, never relative to the zone), TXT strings quoted
 //! and escaped, addresses in their usual short form, types without a mnemonic as `TYPEnnn`
 //! with data in the generic form of RFC 3597 (`\# 2 abcd`). Zone names are reported in lower
-//! case without the final dot.
+//! case without the final dot. The form is [`ipam_agent_proto::presentation`]'s, which
+//! Central uses too.
 //!
 //! Changes have set semantics on both servers: adding a record that exists, or deleting one
 //! that does not, changes nothing and is no error. A record set has one TTL: an added record's
@@ -73,8 +74,8 @@
 //! # PowerDNS Authoritative ([`PowerDnsServer`], [`PowerDnsConfig`])
 //!
 //! Everything goes through the HTTP API (`/api/v1/servers/localhost/...`) with the
-//! `X-API-Key` header, over plain HTTP on the server's host, with a small blocking HTTP/1.1
-//! client. Zones are created as `Native` (primaries) or `Slave` (secondaries), with the same
+//! `X-API-Key` header, over plain HTTP on the server's host, with the agents' blocking HTTP/1.1
+//! client on hyper ([`ipam_agent_http`]; BIND's statistics channel uses it too). Zones are created as `Native` (primaries) or `Slave` (secondaries), with the same
 //! SOA and NS as BIND's. A batch is one PATCH, which PowerDNS applies in one transaction.
 //! PowerDNS replaces whole record sets, so the driver first reads the zone, merges the
 //! batch into the affected sets, and sends `REPLACE` (or `DELETE` for a set left empty): a
@@ -97,7 +98,6 @@ mod bind;
 mod error;
 mod http;
 mod powerdns;
-mod presentation;
 mod rndc;
 mod wire;
 
@@ -113,24 +113,7 @@ pub use ipam_agent_proto::{
 pub use powerdns::{PowerDnsConfig, PowerDnsServer};
 
 use hickory_proto::rr::Name;
-
-/// Record data in the form the drivers report it (absolute names with the final dot,
-/// lower-case IPv6, TXT as quoted strings, ...), or the text as given when it does not parse.
-/// Central stores data in this form so that what it wrote compares equal to what it reads.
-pub fn canonical_record_data(rtype: &str, data: &str) -> String {
-    presentation::canonical_data(rtype, data)
-}
-
-/// Checks record data for its type as the drivers will parse it; the error says what is wrong.
-pub fn check_record_data(rtype: &str, data: &str) -> Result<(), String> {
-    let t = presentation::parse_type(rtype)?;
-    presentation::parse_rdata(t, data).map(|_| ())
-}
-
-/// The character strings of TXT-style data (`"a b" "c"` -> `[b"a b", b"c"]`).
-pub fn character_strings(data: &str) -> Result<Vec<Vec<u8>>, String> {
-    presentation::parse_character_strings(data)
-}
+use ipam_agent_proto::presentation;
 
 /// One DNS server, as the agent drives it. Object-safe: hold any number of servers as
 /// `Vec<Box<dyn DnsServer>>`. Every method blocks (see the crate docs) and fails with a

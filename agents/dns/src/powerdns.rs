@@ -12,11 +12,11 @@ use serde_json::{json, Value};
 
 use crate::error::DnsError;
 use crate::http::{HttpEndpoint, HttpResponse};
-use crate::presentation::{
+use crate::{no_view, zone_name, DnsServer, UpdateOutcome, ZoneContents, ZoneDefaults};
+use ipam_agent_proto::presentation::{
     canonical_data, canonical_name, name_text, parse_name, parse_rdata, parse_type, render_rdata,
     zone_text,
 };
-use crate::{no_view, zone_name, DnsServer, UpdateOutcome, ZoneContents, ZoneDefaults};
 
 /// How to reach one PowerDNS Authoritative server's API (pdns.conf: `api=yes`, `api-key`,
 /// `webserver=yes`, `webserver-address`, `webserver-port`, `webserver-allow-from`).

@@ -1,5 +1,5 @@
 //! The versioned handshake: `hello` (agent), `auth` (Central), `welcome` or `refused` (agent),
-//! and the pure functions both sides use to make and check Central's proof.
+//! and the pure functions both sides use to make and check the two proofs of the shared key.
 
 use std::collections::HashSet;
 use std::fmt;
@@ -116,31 +116,48 @@ macro_rules! hex32 {
 hex32!(Challenge, "challenge");
 hex32!(Proof, "proof");
 
-/// The agent's first message.
+/// The agent's first message: what Central needs to prove the key, and nothing that tells
+/// who the agent is (its name, roles and servers come in [`Welcome`], to a Central that
+/// proved the key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Hello {
     /// The protocol versions the agent speaks.
     pub versions: Vec<u16>,
-    /// The agent's name (its host name by default), for Central's logs and UI.
-    pub agent_name: String,
-    /// What the agent does.
-    pub roles: Vec<Role>,
-    /// The servers it manages. Agents leave this empty and tell the servers in `welcome`,
-    /// after Central has proved the key; it stays for compatibility.
-    #[serde(default)]
-    pub servers: Vec<ManagedServer>,
     /// Fresh random bytes for Central's proof ([`new_challenge`]).
     pub challenge: Challenge,
 }
 
 impl Hello {
-    /// Checks the lists' sizes, the names, that server names are unique and that each server's
-    /// role is among the agent's roles.
+    /// Checks the list of versions.
     pub fn validate(&self) -> Result<(), ValidationError> {
         if self.versions.is_empty() {
             return Err(ValidationError::Empty { field: "versions" });
         }
-        validate_len("versions", self.versions.len(), MAX_VERSIONS)?;
+        validate_len("versions", self.versions.len(), MAX_VERSIONS)
+    }
+}
+
+/// The agent's answer to an `auth` whose proof it accepted: its own proof of the key, and who
+/// it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Welcome {
+    /// The version from `auth`; both sides speak it from now on.
+    pub version: u16,
+    /// The agent's proof of the key over Central's challenge ([`prove_agent`]).
+    pub proof: Proof,
+    /// The agent's name (its host name by default), for Central's logs and UI; covered by
+    /// the proof.
+    pub agent_name: String,
+    /// What the agent does.
+    pub roles: Vec<Role>,
+    /// The servers it manages.
+    pub servers: Vec<ManagedServer>,
+}
+
+impl Welcome {
+    /// Checks the lists' sizes, the names, that server names are unique and that each server's
+    /// role is among the agent's roles.
+    pub fn validate(&self) -> Result<(), ValidationError> {
         validate_name("agent name", &self.agent_name)?;
         if self.roles.is_empty() {
             return Err(ValidationError::Empty { field: "roles" });
@@ -313,8 +330,8 @@ fn agent_input(binding: &Binding, auth: &Auth, agent_name: &str) -> Vec<u8> {
     input
 }
 
-/// The agent's proof that it holds `key`, for `welcome`: HMAC-SHA256(key, [`WELCOME_LABEL`] ||
-/// binding || Central's challenge from `auth` || agent_name || version as 2 little-endian
+/// The agent's proof that it holds `key`, for [`Welcome`]: HMAC-SHA256(key, [`WELCOME_LABEL`]
+/// || binding || Central's challenge from `auth` || agent_name || version as 2 little-endian
 /// bytes). Fails only on an empty key.
 pub fn prove_agent(
     key: &[u8],

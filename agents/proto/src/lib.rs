@@ -33,9 +33,9 @@
 //!
 //! | type | direction | purpose |
 //! |---|---|---|
-//! | `hello` | agent -> Central | versions, agent name, roles, managed servers, challenge |
-//! | `auth` | Central -> agent | chosen version, Central's name, proof of the shared key |
-//! | `welcome` | agent -> Central | proof accepted; the chosen version is in force |
+//! | `hello` | agent -> Central | versions, challenge (nothing that tells who the agent is) |
+//! | `auth` | Central -> agent | chosen version, Central's name, proof of the shared key, challenge |
+//! | `welcome` | agent -> Central | proof accepted, the chosen version is in force; the agent's proof, name, roles, managed servers |
 //! | `refused` | either, in the handshake | reason; the sender closes the connection |
 //! | `request` | Central -> agent | `id` and a [`RequestBody`] naming the target `server` |
 //! | `response` | agent -> Central | the request's `id` and `{"ok": ...}` or `{"error": ...}` |
@@ -55,11 +55,12 @@
 //!
 //! After TLS is up, before anything else:
 //!
-//! 1. The agent sends [`Hello`]: the versions it speaks, its name and roles (`dns`, `dhcp`),
-//!    the servers it manages (name and kind: `bind`, `powerdns`, `kea`, `isc_dhcpd`), and a
-//!    fresh 32-byte random challenge as 64 hex digits ([`new_challenge`]).
+//! 1. The agent sends [`Hello`]: the versions it speaks and a fresh 32-byte random challenge
+//!    as 64 hex digits ([`new_challenge`]). Nothing else: a peer that does not hold the key
+//!    learns neither the agent's name nor its roles nor its servers.
 //! 2. Central picks the highest version both speak ([`negotiate`]) and answers [`Auth`] with
-//!    it, its own name, and the proof ([`prove`], or [`answer_hello`] for the whole step):
+//!    it, its own name, the proof ([`prove`], or [`answer_hello`] for the whole step) and a
+//!    fresh challenge of its own:
 //!
 //!    ```text
 //!    proof = HMAC-SHA256(shared key,
@@ -72,29 +73,35 @@
 //!    only, so nothing in the middle can relay it. When no version is common, Central sends
 //!    `refused` instead and closes.
 //! 3. The agent checks that the version is one it offered and the proof, in constant time
-//!    ([`verify`], or [`check_auth`] for the whole step), then sends `welcome` with the version
-//!    and its own proof of the key over the challenge Central put in `auth`
+//!    ([`verify`], or [`check_auth`] for the whole step). On success it sends [`Welcome`]: the
+//!    version, its own proof of the key over the challenge Central put in `auth`
 //!    ([`prove_agent`]: label [`WELCOME_LABEL`], the binding, Central's challenge, the agent's
-//!    name, the version), or `refused` with the reason and closes.
-//! 4. Central checks the agent's proof ([`verify_agent`]); a wrong one closes the connection.
-//!    The agent's servers are listed in `welcome`, not in `hello`: only a Central that proved
-//!    the key learns them.
+//!    name, the version), and only now who it is: its name, roles (`dns`, `dhcp`) and the
+//!    servers it manages (name and kind: `bind`, `powerdns`, `kea`, `isc_dhcpd`). On failure
+//!    it sends `refused` with the reason and closes.
+//! 4. Central checks the agent's proof ([`verify_agent`]) and the rest of `welcome`
+//!    ([`Welcome::validate`]); a wrong one closes the connection.
 //!
 //! Only after `welcome` may requests, events and heartbeats flow. The shared key is configured
-//! on both sides and is never sent; an empty key is always refused.
+//! on both sides and is never sent; an empty key is always refused, and both sides refuse at
+//! start a key that does not pass [`check_shared_key`] (the rule is in [`key`]).
 //!
 //! # Modules
 //!
 //! The types live in [`dns`] (zones, records), [`dhcp`] (scopes, options, reservations, leases)
 //! and [`validate`] (the limits and their checks); the most used ones are re-exported here.
+//! [`presentation`] is the one canonical text form of DNS record data, which the DNS drivers
+//! report and Central stores; [`key`] is the rule shared keys must pass.
 
 pub mod dhcp;
 pub mod dns;
 mod error;
 mod frame;
 mod handshake;
+pub mod key;
 mod message;
 mod net;
+pub mod presentation;
 pub mod validate;
 
 pub use dhcp::{ClientIdentifier, DhcpOp, DhcpOption, Lease, LeaseState, Pool, Reservation, Scope};
@@ -106,9 +113,10 @@ pub use frame::{
 };
 pub use handshake::{
     answer_hello, check_auth, negotiate, new_challenge, prove, prove_agent, verify, verify_agent,
-    Auth, Binding, Challenge, Hello, ManagedServer, Proof, Role, ServerKind, AUTH_LABEL,
+    Auth, Binding, Challenge, Hello, ManagedServer, Proof, Role, ServerKind, Welcome, AUTH_LABEL,
     BINDING_LABEL, MAX_SERVERS, MAX_VERSIONS, PROTOCOL_VERSION, SUPPORTED_VERSIONS, WELCOME_LABEL,
 };
+pub use key::{check_shared_key, KeyError, MIN_KEY_BYTES};
 pub use message::{
     EventBody, Message, RemoteError, RemoteErrorCode, Request, RequestBody, Response, ResponseBody,
     ServerStatus,

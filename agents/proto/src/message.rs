@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::dhcp::{DhcpOp, Lease, Reservation, Scope};
 use crate::dns::{DnsOp, ResourceRecord, ZoneInfo};
 use crate::error::ValidationError;
-use crate::handshake::{Auth, Hello, ServerKind};
+use crate::handshake::{Auth, Hello, ServerKind, Welcome};
 use crate::net::Cidr;
 use crate::validate::{validate_name, validate_opt_name, validate_text, MAX_TEXT_LEN};
 
@@ -23,17 +23,9 @@ pub enum Message {
     Hello(Hello),
     /// Central -> agent, the answer to `hello`.
     Auth(Auth),
-    /// Agent -> Central: the proof is good; both sides speak `version` from now on.
-    Welcome {
-        /// The version from `auth`.
-        version: u16,
-        /// The agent's proof of the key over Central's challenge ([`crate::prove_agent`]).
-        proof: crate::Proof,
-        /// The servers the agent manages, told only to a Central that proved the key (the
-        /// `hello` before it leaves them out).
-        #[serde(default)]
-        servers: Vec<crate::ManagedServer>,
-    },
+    /// Agent -> Central: the proof is good; both sides speak the version from now on. It
+    /// carries the agent's own proof, name, roles and servers.
+    Welcome(Welcome),
     /// Either side, during the handshake: the connection is refused and will be closed.
     Refused {
         /// Why, for the other side's log (`Central's proof does not match ...`).
@@ -66,7 +58,7 @@ impl Message {
         match self {
             Message::Hello(_) => "hello",
             Message::Auth(_) => "auth",
-            Message::Welcome { .. } => "welcome",
+            Message::Welcome(_) => "welcome",
             Message::Refused { .. } => "refused",
             Message::Request(_) => "request",
             Message::Response(_) => "response",
@@ -90,8 +82,9 @@ impl Message {
                 Ok(_) => Ok(()),
                 Err(err) => validate_text("error message", &err.message, MAX_TEXT_LEN),
             },
+            Message::Welcome(welcome) => welcome.validate(),
             Message::Event { body } => body.validate(),
-            Message::Welcome { .. } | Message::Ping { .. } | Message::Pong { .. } => Ok(()),
+            Message::Ping { .. } | Message::Pong { .. } => Ok(()),
         }
     }
 }
@@ -120,21 +113,21 @@ impl Request {
 pub enum RequestBody {
     /// A DNS operation.
     Dns {
-        /// The server, by the name the agent gave in `hello`.
+        /// The server, by the name the agent gave in `welcome`.
         server: String,
         /// The operation.
         op: DnsOp,
     },
     /// A DHCP operation.
     Dhcp {
-        /// The server, by the name the agent gave in `hello`.
+        /// The server, by the name the agent gave in `welcome`.
         server: String,
         /// The operation.
         op: DhcpOp,
     },
     /// The server's state. Answer: [`ResponseBody::Status`].
     ServerStatus {
-        /// The server, by the name the agent gave in `hello`.
+        /// The server, by the name the agent gave in `welcome`.
         server: String,
     },
 }

@@ -94,8 +94,13 @@ pub struct App {
 
 impl App {
     /// Opens the database named in `cfg` and starts the engine on it (loading the newest
-    /// snapshot from `DATA_DIR/snapshots`). Blocks until the model is loaded.
+    /// snapshot from `DATA_DIR/snapshots`). Blocks until the model is loaded. Refuses an
+    /// agent's shared key that fails [`ipam_agent_proto::check_shared_key`] first.
     pub fn open(cfg: &Config) -> Result<(Arc<App>, OpenReport), CentralError> {
+        for agent in &cfg.agents {
+            ipam_agent_proto::check_shared_key(&agent.key)
+                .map_err(|e| CentralError::Config(format!("agent {}: {e}", agent.address)))?;
+        }
         std::fs::create_dir_all(&cfg.data_dir).map_err(|source| CentralError::Io {
             context: format!("creating the data directory {}", cfg.data_dir.display()),
             source,

@@ -15,12 +15,12 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use ipam_agent::link::Supervisor;
-use ipam_agent::pins::Pins;
-use ipam_agent::{LinkConfig, LinkError};
+use ipam_agent_link::link::Supervisor;
+use ipam_agent_link::pins::Pins;
+use ipam_agent_link::{LinkConfig, LinkError};
 use ipam_agent_proto::{
-    DhcpOp, DnsOp, EventBody, RemoteErrorCode, RequestBody, ResourceRecord, ResponseBody,
-    ServerKind, ServerStatus,
+    presentation, DhcpOp, DnsOp, EventBody, RemoteErrorCode, RequestBody, ResourceRecord,
+    ResponseBody, ServerKind, ServerStatus,
 };
 use ipam_engine::model::{
     DhcpLease, DhcpReservation, DhcpScope, DhcpServer, DnsRecord, DnsServer, DnsZone,
@@ -313,7 +313,7 @@ async fn run_agent(app: Arc<App>, addr: String) {
             continue;
         };
         let mut events = link.events();
-        if let Err(e) = register(&app, &addr, &link.hello().servers).await {
+        if let Err(e) = register(&app, &addr, &link.welcome().servers).await {
             tracing::warn!(agent = addr, "registering the agent's servers failed: {e}");
         }
         sync_agent(&app, &addr).await;
@@ -491,43 +491,6 @@ pub(crate) enum SyncError {
 
 // ---- DNS ----
 
-/// TXT-style data as Central keeps it (the strings joined, unquoted) from the quoted form
-/// the agents use.
-pub(crate) fn txt_from_wire(data: &str) -> String {
-    match ipam_agent_dns::character_strings(data) {
-        Ok(parts) => String::from_utf8_lossy(&parts.concat()).into_owned(),
-        Err(_) => data.to_string(),
-    }
-}
-
-/// TXT data in the quoted form the agents take: strings of at most 255 bytes, `"` and `\`
-/// escaped, bytes outside printable ASCII as `\DDD`.
-pub(crate) fn txt_to_wire(text: &str) -> String {
-    let bytes = text.as_bytes();
-    if bytes.is_empty() {
-        return "\"\"".into();
-    }
-    let mut out = String::new();
-    for chunk in bytes.chunks(255) {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push('"');
-        for &b in chunk {
-            match b {
-                b'"' | b'\\' => {
-                    out.push('\\');
-                    out.push(b as char);
-                }
-                0x20..=0x7e => out.push(b as char),
-                _ => out.push_str(&format!("\\{b:03}")),
-            }
-        }
-        out.push('"');
-    }
-    out
-}
-
 fn is_txt(rtype: &str) -> bool {
     rtype.eq_ignore_ascii_case("TXT") || rtype.eq_ignore_ascii_case("SPF")
 }
@@ -538,14 +501,14 @@ pub(crate) fn central_data(rtype: &str, data: &str) -> String {
     if is_txt(rtype) {
         data.to_string()
     } else {
-        ipam_agent_dns::canonical_record_data(rtype, data)
+        presentation::canonical_data(rtype, data)
     }
 }
 
 /// Record data as the agents take it.
 pub(crate) fn wire_data(rtype: &str, data: &str) -> String {
     if is_txt(rtype) {
-        txt_to_wire(data)
+        presentation::txt_to_presentation(data)
     } else {
         data.to_string()
     }
@@ -726,7 +689,7 @@ pub(crate) async fn sync_zone_records(
         }
         let name = relative_name(&rr.name, &zone.name);
         let data = if is_txt(&rr.rtype) {
-            txt_from_wire(&rr.data)
+            presentation::txt_from_presentation(&rr.data)
         } else {
             rr.data.clone()
         };
@@ -1145,21 +1108,6 @@ fn lease_state(s: ipam_agent_proto::LeaseState) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn txt_round_trips_through_the_quoted_form() {
-        for t in [
-            "hello world",
-            "a \"quoted\" \\ back",
-            "",
-            &"x".repeat(600),
-            "é",
-        ] {
-            assert_eq!(txt_from_wire(&txt_to_wire(t)), t, "{t}");
-        }
-        assert_eq!(txt_to_wire("a\"b"), "\"a\\\"b\"");
-        assert_eq!(txt_to_wire(&"y".repeat(300)).matches('"').count(), 4);
-    }
 
     #[test]
     fn names_relative_to_their_zone() {

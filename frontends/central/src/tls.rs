@@ -1,5 +1,5 @@
 //! TLS: the configured certificate, or a self-signed one created on first start and kept in
-//! `DATA_DIR/tls/` ([`ipam_client::tls`] makes both).
+//! `DATA_DIR/tls/` ([`ipam_tls`] makes both).
 use std::path::Path;
 use std::sync::Arc;
 
@@ -22,8 +22,13 @@ pub fn load_or_create(
     data_dir: &Path,
     configured: Option<(&Path, &Path)>,
 ) -> Result<Tls, CentralError> {
-    let id = ipam_client::tls::load_or_create(&data_dir.join("tls"), configured, &[b"http/1.1"])
-        .map_err(|e| CentralError::Tls(e.to_string()))?;
+    let id = ipam_tls::load_or_create(
+        &data_dir.join("tls"),
+        configured,
+        &[b"http/1.1"],
+        ipam_tls::SelfSignedNames::Host,
+    )
+    .map_err(|e| CentralError::Tls(e.to_string()))?;
     Ok(Tls {
         config: id.config,
         fingerprint: id.fingerprint,
@@ -33,5 +38,5 @@ pub fn load_or_create(
 
 /// SHA-256 of a DER certificate as `AB:CD:...`.
 pub fn fingerprint(der: &[u8]) -> String {
-    ipam_client::tls::fingerprint(der)
+    ipam_tls::fingerprint(der)
 }

@@ -17,8 +17,6 @@ use tokio_rustls::TlsConnector;
 
 use rustls_pki_types::ServerName;
 
-pub mod tls;
-
 /// Why a request failed before an HTTP answer arrived.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -107,7 +105,7 @@ impl Client {
         let seen: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
         let tls = match trust {
             Trust::Plaintext => None,
-            Trust::Fingerprint(f) => Some(tls::normalize_pin(&f).ok_or_else(|| {
+            Trust::Fingerprint(f) => Some(ipam_tls::normalize_pin(&f).ok_or_else(|| {
                 transport(
                     "pinning the certificate",
                     format!("{f:?} is not a SHA-256 fingerprint (64 hex digits)"),
@@ -116,7 +114,7 @@ impl Client {
             Trust::AnyCertificate | Trust::FirstUse => Some(String::new()),
         }
         .map(|pin| {
-            let (cfg, seen_by) = tls::pinned_client(Some(pin), &[b"http/1.1"]);
+            let (cfg, seen_by) = ipam_tls::pinned_client(Some(pin), &[b"http/1.1"]);
             let name = ServerName::IpAddress(addr.ip().into());
             (TlsConnector::from(cfg), name, seen_by)
         });

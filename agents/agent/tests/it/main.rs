@@ -15,17 +15,18 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ipam_agent::link::{self, Supervisor};
-use ipam_agent::pins::Pins;
 use ipam_agent::serve::{serve, AgentConfig, Handler};
-use ipam_agent::{LinkConfig, LinkError};
+use ipam_agent_link::link::{self, Supervisor};
+use ipam_agent_link::pins::Pins;
+use ipam_agent_link::{LinkConfig, LinkError};
 use ipam_agent_proto::{
     ManagedServer, Message, RemoteError, RemoteErrorCode, RequestBody, ResponseBody, Role,
     ServerKind, ServerStatus,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-pub(crate) const KEY: &[u8] = b"0123456789abcdef-test-key";
+/// A key as `head -c 32 /dev/urandom | base64` makes one (the binary refuses weak keys).
+pub(crate) const KEY: &[u8] = b"NFcdb7PNRL+e5XHA8h/SiXeX8+nKDEw+G419Qbz7dUA=";
 
 pub(crate) struct TempDir(pub(crate) PathBuf);
 
@@ -94,7 +95,13 @@ struct Agent {
 }
 
 async fn agent(dir: &Path, cfg: AgentConfig) -> Agent {
-    let id = ipam_client::tls::load_or_create(&dir.join("tls"), None, &[]).unwrap();
+    let id = ipam_tls::load_or_create(
+        &dir.join("tls"),
+        None,
+        &[],
+        ipam_tls::SelfSignedNames::Unnamed,
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let (stop, mut rx) = tokio::sync::watch::channel(false);
@@ -127,8 +134,9 @@ async fn handshake_pinning_and_pipelined_requests() {
     let pins = Pins::open(&dir.0.join("known_agents")).unwrap();
     let cfg = LinkConfig::new(&a.addr, KEY.to_vec(), "central-test");
     let l = link::connect(&cfg, &pins).await.unwrap();
-    assert_eq!(l.hello().agent_name, "test-agent");
-    assert_eq!(l.hello().servers[0].name, "ns1");
+    assert_eq!(l.welcome().agent_name, "test-agent");
+    assert_eq!(l.welcome().roles, [Role::Dns]);
+    assert_eq!(l.welcome().servers[0].name, "ns1");
     // Pinned on first contact, in the file.
     let file = std::fs::read_to_string(dir.0.join("known_agents")).unwrap();
     assert!(
@@ -173,7 +181,11 @@ async fn a_central_without_the_key_is_refused() {
     let dir = TempDir::new("key");
     let a = agent(&dir.0, agent_cfg()).await;
     let pins = Pins::open(&dir.0.join("known_agents")).unwrap();
-    let cfg = LinkConfig::new(&a.addr, b"another-key-of-16-bytes".to_vec(), "intruder");
+    let cfg = LinkConfig::new(
+        &a.addr,
+        b"vBKYK3nxWmrNvrlurbqEMTWzuVsXLmg8nWSS2glsw/E=".to_vec(),
+        "intruder",
+    );
     match link::connect(&cfg, &pins).await {
         Err(LinkError::Refused { reason, .. }) => {
             assert!(
@@ -216,53 +228,9 @@ async fn a_changed_agent_certificate_is_refused() {
     let _ = b.stop.send(true);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_impostor_that_welcomes_without_the_key_is_refused_and_not_pinned() {
-    let dir = TempDir::new("impostor");
-    let id = ipam_client::tls::load_or_create(&dir.0.join("tls"), None, &[]).unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap().to_string();
-    // It says hello like an agent, then welcomes whatever Central sends.
-    let acceptor = tokio_rustls::TlsAcceptor::from(id.config);
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let tls = acceptor.accept(tcp).await.unwrap();
-        let (r, mut w) = tokio::io::split(tls);
-        let hello = Message::Hello(ipam_agent_proto::Hello {
-            versions: vec![1],
-            agent_name: "impostor".into(),
-            roles: vec![Role::Dns],
-            servers: vec![],
-            challenge: ipam_agent_proto::new_challenge().unwrap(),
-        });
-        ipam_agent::wire::write(&mut w, &hello, 1 << 20)
-            .await
-            .unwrap();
-        let mut reader = ipam_agent::wire::Reader::new(r, 1 << 20);
-        if let Ok(Message::Auth(a)) = reader.next().await {
-            let welcome = Message::Welcome {
-                version: a.version,
-                proof: ipam_agent_proto::Proof([0; 32]),
-                servers: vec![],
-            };
-            let _ = ipam_agent::wire::write(&mut w, &welcome, 1 << 20).await;
-        }
-        tokio::time::sleep(Duration::from_secs(2)).await;
-    });
-    let pins = Pins::open(&dir.0.join("known_agents")).unwrap();
-    match link::connect(&LinkConfig::new(&addr, KEY.to_vec(), "central"), &pins).await {
-        Err(LinkError::Refused { reason, .. }) => {
-            assert!(reason.contains("does not prove the shared key"), "{reason}")
-        }
-        other => panic!("an impostor must be refused, got {other:?}"),
-    }
-    assert!(pins.get(&addr).is_none(), "an impostor is never pinned");
-    assert!(!dir.0.join("known_agents").exists());
-}
-
 /// A raw TLS connection to the agent, after its hello.
 async fn raw(addr: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
-    let (cfg, _) = ipam_client::tls::pinned_client(None, &[]);
+    let (cfg, _) = ipam_tls::pinned_client(None, &[]);
     let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     let mut s = tokio_rustls::TlsConnector::from(cfg)
         .connect("127.0.0.1".try_into().unwrap(), tcp)
@@ -275,8 +243,8 @@ async fn raw(addr: &str) -> tokio_rustls::client::TlsStream<tokio::net::TcpStrea
     assert!(hello.starts_with(br#"{"hello""#));
     let text = String::from_utf8_lossy(&hello);
     assert!(
-        text.contains(r#""servers":[]"#) && !text.contains("ns1"),
-        "the servers are not told before Central proves the key: {text}"
+        !text.contains("servers") && !text.contains("ns1") && !text.contains("test-agent"),
+        "neither the servers nor the name are told before Central proves the key: {text}"
     );
     s
 }
@@ -503,6 +471,134 @@ fn the_binary_refuses_to_start_without_a_key() {
     assert!(err.contains("no shared key"), "{err}");
 }
 
+/// Whether `needle` occurs in `hay`.
+fn holds(hay: &[u8], needle: &[u8]) -> bool {
+    !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_identifies_the_agent_before_central_proves_the_key() {
+    let dir = TempDir::new("anonymous");
+    let name = "agent-name-7f3a9c";
+    let b = Binary::start_with(&dir.0, "127.0.0.1:0", &["--name", name]);
+    // Everything a peer without the key gets: the certificate, `hello`, and after a wrong
+    // proof, `refused` and the end of the connection.
+    let (cfg, _) = ipam_tls::pinned_client(None, &[]);
+    let tcp = tokio::net::TcpStream::connect(&b.addr).await.unwrap();
+    let mut s = tokio_rustls::TlsConnector::from(cfg)
+        .connect("127.0.0.1".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let cert = s.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).await.unwrap();
+    let mut seen = vec![0u8; u32::from_le_bytes(len) as usize];
+    s.read_exact(&mut seen).await.unwrap();
+    assert!(seen.starts_with(br#"{"hello""#));
+    let auth = Message::Auth(ipam_agent_proto::Auth {
+        version: 1,
+        central_name: "probe".into(),
+        proof: ipam_agent_proto::Proof([0; 32]),
+        challenge: ipam_agent_proto::Challenge([0; 32]),
+    });
+    s.write_all(&ipam_agent_proto::encode(&auth).unwrap())
+        .await
+        .unwrap();
+    s.flush().await.unwrap();
+    let rest = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut rest = Vec::new();
+        let _ = s.read_to_end(&mut rest).await;
+        rest
+    })
+    .await
+    .expect("the agent closes a connection that fails the proof");
+    assert!(
+        holds(&rest, b"refused"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+    seen.extend_from_slice(&rest);
+    let text = String::from_utf8_lossy(&seen);
+    assert!(
+        !holds(&seen, name.as_bytes()) && !holds(&seen, b"roles") && !holds(&seen, b"\"dns\""),
+        "neither the agent's name nor its roles before the key is proved: {text}"
+    );
+    // The self-signed certificate names no host: the agent's default name is the host name.
+    assert!(!holds(&cert, name.as_bytes()));
+    let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
+    let host = host.trim();
+    if !host.is_empty() && host != "localhost" {
+        let mut san = vec![0x82, host.len() as u8];
+        san.extend_from_slice(host.as_bytes());
+        assert!(
+            !holds(&cert, &san),
+            "the agent's certificate names the host {host:?}"
+        );
+    }
+}
+
+/// Runs `cmd` and answers its exit status and standard error, or `None` (after killing it)
+/// when it is still running after `secs` seconds.
+pub(crate) fn run_briefly(
+    mut cmd: Command,
+    secs: u64,
+) -> Option<(std::process::ExitStatus, String)> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_secs(secs) {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return Some((status, err));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn the_binary_refuses_to_start_with_a_weak_key() {
+    let dir = TempDir::new("weakkey");
+    let weak = [
+        // 12 bytes once decoded.
+        ("c2hvcnQta2V5LTEy", "decodes to 12 bytes"),
+        // One byte, 32 times.
+        (
+            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+            "repeats a pattern of 1",
+        ),
+        // "abcdabcdabcdabcdabcd": a short pattern repeated.
+        ("YWJjZGFiY2RhYmNkYWJjZGFiY2Q=", "repeats a pattern of 4"),
+        // base64 of "correct horse battery staple": a phrase, not random bytes.
+        ("Y29ycmVjdCBob3JzZSBiYXR0ZXJ5IHN0YXBsZQ==", "printable text"),
+        // A password as it is, not base64.
+        ("correct horse battery staple!", "not base64"),
+    ];
+    for (key, why) in weak {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ipam-agent"));
+        cmd.args(["--listen", "127.0.0.1:0", "--watch-secs", "0"])
+            .arg("--data-dir")
+            .arg(&dir.0)
+            .env("IPAM_AGENT_KEY", key)
+            .env_remove("IPAM_AGENT_KEY_FILE")
+            .env_remove("IPAM_AGENT_CONFIG");
+        let (status, err) = run_briefly(cmd, 10)
+            .unwrap_or_else(|| panic!("the agent started with the weak key {key:?}"));
+        assert!(!status.success(), "{key:?}");
+        assert!(
+            err.contains(why) && err.contains("head -c 32 /dev/urandom | base64"),
+            "{key:?}: the error says why and what to do: {err}"
+        );
+    }
+}
+
 async fn wait_up(sup: &Supervisor) {
     let t0 = Instant::now();
     loop {
@@ -530,8 +626,8 @@ async fn central_reconnects_to_a_restarted_agent_and_answers_clearly_while_it_is
     wait_up(&sup).await;
     let l = sup.link().unwrap();
     assert_eq!(
-        ipam_client::tls::normalize_pin(l.fingerprint()),
-        ipam_client::tls::normalize_pin(&b.fingerprint),
+        ipam_tls::normalize_pin(l.fingerprint()),
+        ipam_tls::normalize_pin(&b.fingerprint),
         "the pin is the fingerprint the agent printed"
     );
     // The binary manages no server yet: a clear answer, not a hang.

@@ -1,13 +1,14 @@
 //! Sending one command to Kea and reading its answer: over kea-dhcp4's unix control socket, or
-//! over HTTP to kea-ctrl-agent.
+//! over HTTP to kea-ctrl-agent (with the agents' one HTTP client, [`ipam_agent_http`], on
+//! hyper), the whole command within the driver's timeout.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use ipam_agent_http::{Deadline as HttpDeadline, HttpError, Request};
 use serde_json::{json, Value};
 
 use crate::error::{Ctx, DhcpError};
@@ -211,7 +212,8 @@ fn read_json(
     }
 }
 
-/// POSTs `body` to the control agent at `addr` and returns the JSON body of its answer.
+/// POSTs `body` to the control agent at `addr` (through the agents' HTTP client,
+/// [`ipam_agent_http`]) and returns the JSON body of its answer.
 fn http_post(
     ctx: Ctx<'_>,
     addr: &str,
@@ -219,102 +221,43 @@ fn http_post(
     body: &[u8],
     deadline: &Deadline,
 ) -> Result<Value, DhcpError> {
-    let addrs: Vec<_> = addr
-        .to_socket_addrs()
-        .map_err(|err| {
-            ctx.down(format!(
-                "resolving the control agent's address {addr}: {err}"
-            ))
-        })?
-        .collect();
-    let mut last_err = None;
-    let mut stream = None;
-    for sa in &addrs {
-        match TcpStream::connect_timeout(sa, deadline.remaining(ctx)?) {
-            Ok(s) => {
-                stream = Some(s);
-                break;
-            }
-            Err(err) => last_err = Some(err),
-        }
-    }
-    let mut stream = stream.ok_or_else(|| {
-        ctx.down(format!(
-            "connecting to the control agent at {addr}: {}",
-            last_err.map_or_else(|| "no address".to_owned(), |e| e.to_string())
-        ))
-    })?;
-    let mut head = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n",
-        body.len()
-    );
-    if let Some((user, password)) = credentials {
+    let authorization = credentials.map(|(user, password)| {
         let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        head.push_str(&format!("Authorization: Basic {token}\r\n"));
-    }
-    head.push_str("\r\n");
-    stream
-        .set_write_timeout(Some(deadline.remaining(ctx)?))
-        .map_err(|err| ctx.io(&err, deadline.total))?;
-    stream
-        .write_all(head.as_bytes())
-        .and_then(|()| stream.write_all(body))
-        .map_err(|err| ctx.io(&err, deadline.total))?;
-
-    let mut buf = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
-    let mut header_end = None;
-    let mut content_len = None;
-    loop {
-        if let (Some(end), Some(len)) = (header_end, content_len) {
-            if buf.len() >= end + len {
-                break;
-            }
+        format!("Basic {token}")
+    });
+    let headers: Vec<(&str, &str)> = authorization
+        .as_deref()
+        .map(|a| ("Authorization", a))
+        .into_iter()
+        .collect();
+    let answer = ipam_agent_http::request(&Request {
+        addr,
+        method: "POST",
+        path: "/",
+        headers: &headers,
+        body: Some(body),
+        deadline: HttpDeadline::Total(deadline.remaining(ctx)?),
+        max_len: MAX_ANSWER_LEN,
+    })
+    .map_err(|err| match err {
+        HttpError::Resolve { source, .. } => ctx.down(format!(
+            "resolving the control agent's address {addr}: {source}"
+        )),
+        HttpError::Connect { source, .. } => ctx.down(format!(
+            "connecting to the control agent at {addr}: {source}"
+        )),
+        HttpError::Timeout(_) => ctx.timeout(deadline.total),
+        HttpError::Io(err) => ctx.io(&err, deadline.total),
+        HttpError::Closed => ctx.down(format!(
+            "the control agent at {addr} closed the connection without answering"
+        )),
+        HttpError::TooLarge(_) => {
+            ctx.bad_answer(format!("the answer is over {MAX_ANSWER_LEN} bytes"))
         }
-        stream
-            .set_read_timeout(Some(deadline.remaining(ctx)?))
-            .map_err(|err| ctx.io(&err, deadline.total))?;
-        let n = match stream.read(&mut chunk) {
-            Ok(n) => n,
-            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(err) => return Err(ctx.io(&err, deadline.total)),
-        };
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-        if buf.len() > MAX_ANSWER_LEN {
-            return Err(ctx.bad_answer(format!("the answer is over {MAX_ANSWER_LEN} bytes")));
-        }
-        if header_end.is_none() {
-            if let Some(pos) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                header_end = Some(pos + 4);
-                content_len = header_value(buf.get(..pos).unwrap_or_default(), "content-length")
-                    .and_then(|v| v.parse::<usize>().ok());
-            }
-        }
-    }
-    let end = header_end.ok_or_else(|| {
-        if buf.is_empty() {
-            ctx.down(format!(
-                "the control agent at {addr} closed the connection without answering"
-            ))
-        } else {
-            ctx.bad_answer("the HTTP answer has no complete header")
-        }
+        other => ctx.bad_answer(format!("the HTTP answer: {other}")),
     })?;
-    let head = String::from_utf8_lossy(buf.get(..end).unwrap_or_default()).into_owned();
-    let status: u16 = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| ctx.bad_answer(format!("not an HTTP status line: {}", excerpt(&head))))?;
-    let body = buf.get(end..).unwrap_or_default();
-    let body = match content_len {
-        Some(len) => body.get(..len).unwrap_or(body),
-        None => body,
-    };
+    let status = answer.status;
+    let body = answer.body.as_slice();
     match status {
         200 => serde_json::from_slice(body)
             .map_err(|err| ctx.bad_answer(format!("the HTTP body is not JSON: {err}"))),
@@ -327,19 +270,6 @@ fn http_post(
             excerpt(&String::from_utf8_lossy(body))
         ))),
     }
-}
-
-/// The value of header `name` (lower case) in an HTTP head.
-fn header_value(head: &[u8], name: &str) -> Option<String> {
-    String::from_utf8_lossy(head)
-        .lines()
-        .skip(1)
-        .find_map(|line| {
-            let (key, value) = line.split_once(':')?;
-            key.trim()
-                .eq_ignore_ascii_case(name)
-                .then(|| value.trim().to_owned())
-        })
 }
 
 /// The start of a long text, for error messages.
@@ -373,10 +303,7 @@ mod tests {
     }
 
     #[test]
-    fn headers_and_excerpts() {
-        let head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 12";
-        assert_eq!(header_value(head, "content-length").as_deref(), Some("12"));
-        assert_eq!(header_value(head, "x-missing"), None);
+    fn excerpts() {
         assert_eq!(excerpt("short"), "short");
         let long = "é".repeat(300);
         assert!(excerpt(&long).ends_with("..."));

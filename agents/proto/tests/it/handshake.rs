@@ -2,8 +2,8 @@
 
 use ipam_agent_proto::{
     answer_hello, check_auth, negotiate, new_challenge, prove, prove_agent, verify, verify_agent,
-    Challenge, HandshakeError, Hello, ManagedServer, Message, Role, ServerKind, PROTOCOL_VERSION,
-    SUPPORTED_VERSIONS,
+    Challenge, HandshakeError, Hello, ManagedServer, Message, Proof, Role, ServerKind, Welcome,
+    PROTOCOL_VERSION, SUPPORTED_VERSIONS,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -15,13 +15,20 @@ const B: [u8; 32] = [5; 32];
 fn hello() -> Hello {
     Hello {
         versions: SUPPORTED_VERSIONS.to_vec(),
+        challenge: new_challenge().unwrap(),
+    }
+}
+
+fn welcome() -> Welcome {
+    Welcome {
+        version: 1,
+        proof: Proof([3; 32]),
         agent_name: "dns-agent-1".into(),
         roles: vec![Role::Dns],
         servers: vec![ManagedServer {
             name: "ns1".into(),
             kind: ServerKind::Bind,
         }],
-        challenge: new_challenge().unwrap(),
     }
 }
 
@@ -40,9 +47,6 @@ fn a_proof_is_bound_to_its_connection() {
 fn the_agent_proves_the_key_too() {
     let hello = Hello {
         versions: vec![1],
-        agent_name: "agent-1".into(),
-        roles: vec![Role::Dns],
-        servers: vec![],
         challenge: new_challenge().unwrap(),
     };
     let auth = answer_hello(KEY, &B, "central", SUPPORTED_VERSIONS, &hello).unwrap();
@@ -175,19 +179,36 @@ fn whole_exchange() {
 }
 
 #[test]
-fn hello_validation() {
-    let mut h = hello();
-    h.servers.push(ManagedServer {
-        name: "ns1".into(),
-        kind: ServerKind::PowerDns,
-    });
-    assert!(h.validate().unwrap_err().to_string().contains("twice"));
-    let mut h = hello();
-    h.servers[0].kind = ServerKind::Kea;
-    assert!(h.validate().is_err(), "a DHCP server on a DNS-only agent");
+fn hello_and_welcome_validation() {
     let mut h = hello();
     h.versions.clear();
     assert!(h.validate().is_err());
+    assert_eq!(welcome().validate(), Ok(()));
+    let mut w = welcome();
+    w.servers.push(ManagedServer {
+        name: "ns1".into(),
+        kind: ServerKind::PowerDns,
+    });
+    assert!(w.validate().unwrap_err().to_string().contains("twice"));
+    let mut w = welcome();
+    w.servers[0].kind = ServerKind::Kea;
+    assert!(w.validate().is_err(), "a DHCP server on a DNS-only agent");
+    let mut w = welcome();
+    w.roles.clear();
+    assert!(w.validate().is_err());
+    let mut w = welcome();
+    w.agent_name.clear();
+    assert!(w.validate().is_err());
+    assert!(Message::Welcome(welcome()).validate().is_ok());
+}
+
+#[test]
+fn hello_tells_nothing_of_the_agent() {
+    // Sent before Central proves the key: the versions and the challenge, nothing else.
+    let json = serde_json::to_value(Message::Hello(hello())).unwrap();
+    let mut keys: Vec<_> = json["hello"].as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(keys, ["challenge", "versions"]);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use ipam_agent_proto::{
     Auth, Challenge, Cidr, ClientIdentifier, DhcpOp, DhcpOption, DnsOp, EventBody, Hello, HexId,
     Lease, LeaseState, MacAddr, ManagedServer, Message, Pool, Proof, RecordDelete, RemoteError,
     RemoteErrorCode, Request, RequestBody, Reservation, ResourceRecord, Response, ResponseBody,
-    Role, Scope, ServerKind, ServerStatus, ZoneInfo, ZoneSpec, ZoneType,
+    Role, Scope, ServerKind, ServerStatus, Welcome, ZoneInfo, ZoneSpec, ZoneType,
 };
 use proptest::collection::vec;
 use proptest::option::of;
@@ -62,22 +62,31 @@ fn server_kind() -> BoxedStrategy<ServerKind> {
 }
 
 fn hello() -> BoxedStrategy<Hello> {
+    (vec(any::<u16>(), 0..4), any::<[u8; 32]>())
+        .prop_map(|(versions, challenge)| Hello {
+            versions,
+            challenge: Challenge(challenge),
+        })
+        .boxed()
+}
+
+fn welcome() -> BoxedStrategy<Welcome> {
     (
-        vec(any::<u16>(), 0..4),
+        any::<u16>(),
+        any::<[u8; 32]>(),
         text(),
         vec(prop_oneof![Just(Role::Dns), Just(Role::Dhcp)], 0..3),
         vec(
             (text(), server_kind()).prop_map(|(name, kind)| ManagedServer { name, kind }),
             0..3,
         ),
-        any::<[u8; 32]>(),
     )
-        .prop_map(|(versions, agent_name, roles, servers, challenge)| Hello {
-            versions,
+        .prop_map(|(version, p, agent_name, roles, servers)| Welcome {
+            version,
+            proof: Proof(p),
             agent_name,
             roles,
             servers,
-            challenge: Challenge(challenge),
         })
         .boxed()
 }
@@ -383,19 +392,7 @@ pub fn message() -> BoxedStrategy<Message> {
     prop_oneof![
         hello().prop_map(Message::Hello),
         auth().prop_map(Message::Auth),
-        (
-            any::<u16>(),
-            any::<[u8; 32]>(),
-            vec(
-                (text(), server_kind()).prop_map(|(name, kind)| ManagedServer { name, kind }),
-                0..3
-            )
-        )
-            .prop_map(|(version, p, servers)| Message::Welcome {
-                version,
-                proof: Proof(p),
-                servers
-            }),
+        welcome().prop_map(Message::Welcome),
         text().prop_map(|reason| Message::Refused { reason }),
         request().prop_map(Message::Request),
         (

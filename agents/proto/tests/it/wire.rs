@@ -4,7 +4,8 @@
 use ipam_agent_proto::{
     decode_payload, encode, Challenge, ClientIdentifier, DhcpOp, DnsOp, EventBody, Hello, Lease,
     LeaseState, ManagedServer, Message, Proof, RecordDelete, RemoteError, RemoteErrorCode, Request,
-    RequestBody, ResourceRecord, Response, ResponseBody, Role, ServerKind, ZoneSpec, ZoneType,
+    RequestBody, ResourceRecord, Response, ResponseBody, Role, ServerKind, Welcome, ZoneSpec,
+    ZoneType,
 };
 
 fn assert_wire(message: Message, json: &str) {
@@ -19,22 +20,10 @@ fn handshake_messages() {
     assert_wire(
         Message::Hello(Hello {
             versions: vec![1],
-            agent_name: "a1".into(),
-            roles: vec![Role::Dns, Role::Dhcp],
-            servers: vec![
-                ManagedServer {
-                    name: "ns1".into(),
-                    kind: ServerKind::PowerDns,
-                },
-                ManagedServer {
-                    name: "dhcp1".into(),
-                    kind: ServerKind::IscDhcpd,
-                },
-            ],
             challenge: Challenge([0x11; 32]),
         }),
         &format!(
-            r#"{{"hello":{{"versions":[1],"agent_name":"a1","roles":["dns","dhcp"],"servers":[{{"name":"ns1","kind":"powerdns"}},{{"name":"dhcp1","kind":"isc_dhcpd"}}],"challenge":"{}"}}}}"#,
+            r#"{{"hello":{{"versions":[1],"challenge":"{}"}}}}"#,
             "11".repeat(32)
         ),
     );
@@ -52,13 +41,24 @@ fn handshake_messages() {
         ),
     );
     assert_wire(
-        Message::Welcome {
+        Message::Welcome(Welcome {
             version: 1,
             proof: Proof([0x33; 32]),
-            servers: vec![],
-        },
+            agent_name: "a1".into(),
+            roles: vec![Role::Dns, Role::Dhcp],
+            servers: vec![
+                ManagedServer {
+                    name: "ns1".into(),
+                    kind: ServerKind::PowerDns,
+                },
+                ManagedServer {
+                    name: "dhcp1".into(),
+                    kind: ServerKind::IscDhcpd,
+                },
+            ],
+        }),
         &format!(
-            r#"{{"welcome":{{"version":1,"proof":"{}","servers":[]}}}}"#,
+            r#"{{"welcome":{{"version":1,"proof":"{}","agent_name":"a1","roles":["dns","dhcp"],"servers":[{{"name":"ns1","kind":"powerdns"}},{{"name":"dhcp1","kind":"isc_dhcpd"}}]}}}}"#,
             "33".repeat(32)
         ),
     );

@@ -832,7 +832,10 @@ fn build_record(n: &NewRecord, zone: &DnsZone, ttl: u32) -> Result<DnsRecord, St
         return Err(format!("{name:?} is not a DNS name"));
     }
     let data = services::central_data(&n.rtype, n.data.trim());
-    ipam_agent_dns::check_record_data(&n.rtype, &services::wire_data(&n.rtype, &data))?;
+    ipam_agent_proto::presentation::check_record_data(
+        &n.rtype,
+        &services::wire_data(&n.rtype, &data),
+    )?;
     Ok(DnsRecord {
         id: 0,
         zone: zone.id,

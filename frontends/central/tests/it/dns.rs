@@ -22,7 +22,8 @@ use super::dns_harness::{dig, dig_until, servers_available, Bind, PowerDns};
 use super::e2e::{Remote, Server};
 use super::{basic, Api, TempDir, ADMIN_PW};
 
-const KEY: &str = "central-agent-test-key-0123456789";
+/// A key as `head -c 32 /dev/urandom | base64` makes one (Central refuses weak keys).
+const KEY: &str = "Mj6IyMSyYYnTPrICUfiBKa3a6rJRq444MrHiDQYL2pk=";
 
 /// An agent on a loopback port, on a runtime of its own: dropping it ends the agent and
 /// every connection it has, as when the process stops.
@@ -60,7 +61,8 @@ pub fn start_agent_with(
     handler: Arc<dyn Handler>,
     watch: Option<Arc<Drivers>>,
 ) -> TestAgent {
-    let id = ipam_client::tls::load_or_create(tls_dir, None, &[]).unwrap();
+    let id =
+        ipam_tls::load_or_create(tls_dir, None, &[], ipam_tls::SelfSignedNames::Unnamed).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     let std_listener = loop {
         match std::net::TcpListener::bind(listen) {
@@ -515,6 +517,59 @@ impl Handler for NoServer {
     }
 }
 
+#[test]
+fn central_refuses_a_weak_agent_key_at_start() {
+    let dir = TempDir::new("weak-key");
+    // base64 of "passwordpassword1234": text, not random bytes.
+    let cfg = dir.0.join("weak.toml");
+    std::fs::write(
+        &cfg,
+        "[[agents]]\naddress = \"127.0.0.1:1337\"\nkey = \"cGFzc3dvcmRwYXNzd29yZDEyMzQ=\"\n",
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ipam-central"))
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--log",
+            "warn",
+            "--insecure-fast-passwords",
+        ])
+        .arg("--data-dir")
+        .arg(dir.0.join("data"))
+        .arg("--config")
+        .arg(&cfg)
+        .env("IPAM_ADMIN_PASSWORD", ADMIN_PW)
+        .env_remove("IPAM_CONFIG")
+        .env_remove("IPAM_DATABASE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if t0.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("Central started with a weak agent key");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(
+        err.contains("127.0.0.1:1337")
+            && err.contains("text")
+            && err.contains("head -c 32 /dev/urandom | base64"),
+        "the error names the agent, why and what to do: {err}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_refuses_a_central_without_the_key_and_central_refuses_a_changed_agent_certificate(
 ) {
@@ -529,7 +584,12 @@ async fn an_agent_refuses_a_central_without_the_key_and_central_refuses_a_change
     let addr = agent.addr.clone();
 
     // A Central with another key is refused: no link, no server.
-    let wrong = start_central_with(&dir.0, "wrong", &addr, "another-key-0123456789abcdef");
+    let wrong = start_central_with(
+        &dir.0,
+        "wrong",
+        &addr,
+        "6hBNUtoal6EIQT589orq3MFmSAsa0Gzlwt3olBWYCho=",
+    );
     let mut c = wrong.client().await;
     *c.auth() = Some(basic("administrator", ADMIN_PW));
     let why = wait_for(20, "the agent's refusal", async || {

@@ -12,7 +12,8 @@ use crate::dhcp_harness::{require, Kea};
 use crate::dns_harness::{dig_until, servers_available, PowerDns};
 use crate::{ipamctl, json, ok, Server};
 
-const KEY: &str = "ipamctl-agent-test-key-0123456789";
+/// A key as `head -c 32 /dev/urandom | base64` makes one (Central refuses weak keys).
+const KEY: &str = "zIjjlcs4mRyrFMTVU7g8IoHzt2/ui7aOQFdSO7tDMEY=";
 
 #[test]
 fn dns_zones_records_and_dhcp_scopes_reservations_through_ipamctl() {
@@ -39,7 +40,8 @@ fn dns_zones_records_and_dhcp_scopes_reservations_through_ipamctl() {
         .build()
         .unwrap();
     let tls_dir = kea.dir.join("agent-tls");
-    let id = ipam_client::tls::load_or_create(&tls_dir, None, &[]).unwrap();
+    let id =
+        ipam_tls::load_or_create(&tls_dir, None, &[], ipam_tls::SelfSignedNames::Unnamed).unwrap();
     let listener = agent_rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();

@@ -1,4 +1,5 @@
-//! Messages on an async byte stream, with the protocol's codec and a bounded frame size.
+//! Messages on an async byte stream, with the protocol's codec and a bounded frame size, and
+//! the TLS connection's binding: what both ends of the link use.
 use ipam_agent_proto::{encode_with_limit, FrameDecoder, Message, ProtoError};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -14,6 +15,15 @@ pub enum WireError {
     /// A broken, oversize or undecodable frame (the connection is closed).
     #[error("protocol error: {0}")]
     Proto(#[from] ProtoError),
+}
+
+/// The connection's [`ipam_agent_proto::Binding`] (the TLS exporter, RFC 5705), the same on
+/// both ends of one TLS connection.
+pub fn binding<D>(
+    conn: &tokio_rustls::rustls::ConnectionCommon<D>,
+) -> Result<ipam_agent_proto::Binding, WireError> {
+    conn.export_keying_material([0u8; 32], ipam_agent_proto::BINDING_LABEL, None)
+        .map_err(|e| WireError::Io(std::io::Error::other(format!("TLS keying material: {e}"))))
 }
 
 /// Largest frame during the handshake (hello, auth, welcome), before the peer is trusted.

@@ -1,7 +1,9 @@
-//! TLS shared by every ipam program: a server identity (the configured certificate, or a
-//! self-signed one created on first start), SHA-256 fingerprints, and a client configuration
-//! that pins a peer's certificate by fingerprint (or accepts any on first use, remembering
-//! what it saw, as SSH does). Central's HTTPS, ipamctl and the Central-agent links use it.
+//! `ipam-tls`: TLS shared by every ipam program: a server identity (the configured
+//! certificate, or a self-signed one created on first start), SHA-256 fingerprints, and a
+//! client configuration that pins a peer's certificate by fingerprint (or accepts any on first
+//! use, remembering what it saw, as SSH does). Central's HTTPS, `ipam-client` (ipamctl), the
+//! agent and Central's side of the agent link use it; it sits below all of them, so no agent
+//! crate depends on a front-end. rustls with the ring provider.
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -42,12 +44,24 @@ pub struct Identity {
     pub created: bool,
 }
 
+/// The names a self-signed certificate holds (its subject alternative names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SelfSignedNames {
+    /// `localhost`, `127.0.0.1`, `::1` and the host name (`/etc/hostname`): Central's HTTPS.
+    Host,
+    /// None: for a server its peers pin by fingerprint (an agent), so that a peer without
+    /// the shared key does not learn the host's name from the certificate.
+    Unnamed,
+}
+
 /// Loads `configured` (certificate chain, key), or the self-signed pair in `dir` (`cert.pem`,
-/// `key.pem`, the key mode 0600), creating it when absent. `alpn`: the protocols to offer.
+/// `key.pem`, the key mode 0600), creating it with `names` when absent (a pair already there
+/// is used as it is). `alpn`: the protocols to offer.
 pub fn load_or_create(
     dir: &Path,
     configured: Option<(&Path, &Path)>,
     alpn: &[&[u8]],
+    names: SelfSignedNames,
 ) -> Result<Identity, TlsError> {
     let mut created = false;
     let (cert_path, key_path) = match configured {
@@ -55,7 +69,7 @@ pub fn load_or_create(
         None => {
             let (c, k) = (dir.join("cert.pem"), dir.join("key.pem"));
             if !c.exists() || !k.exists() {
-                create_self_signed(dir, &c, &k)?;
+                create_self_signed(dir, &c, &k, names)?;
                 created = true;
             }
             (c, k)
@@ -130,20 +144,31 @@ pub fn pinned_client(pin: Option<String>, alpn: &[&[u8]]) -> (Arc<ClientConfig>,
     (Arc::new(cfg), seen)
 }
 
-fn create_self_signed(dir: &Path, cert: &Path, key: &Path) -> Result<(), TlsError> {
+fn create_self_signed(
+    dir: &Path,
+    cert: &Path,
+    key: &Path,
+    names: SelfSignedNames,
+) -> Result<(), TlsError> {
     let io = |e: std::io::Error| err(dir.display(), e);
     std::fs::create_dir_all(dir).map_err(io)?;
-    let mut names = vec![
-        "localhost".to_string(),
-        "127.0.0.1".to_string(),
-        "::1".to_string(),
-    ];
-    if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
-        let h = h.trim();
-        if !h.is_empty() && !names.iter().any(|n| n == h) {
-            names.push(h.to_string());
+    let names = match names {
+        SelfSignedNames::Host => {
+            let mut names = vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+                "::1".to_string(),
+            ];
+            if let Ok(h) = std::fs::read_to_string("/etc/hostname") {
+                let h = h.trim();
+                if !h.is_empty() && !names.iter().any(|n| n == h) {
+                    names.push(h.to_string());
+                }
+            }
+            names
         }
-    }
+        SelfSignedNames::Unnamed => Vec::new(),
+    };
     let ck =
         rcgen::generate_simple_self_signed(names).map_err(|e| err("creating a certificate", e))?;
     write_private(key, ck.key_pair.serialize_pem().as_bytes()).map_err(io)?;

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ipam_agent_proto::{
-    answer_hello, verify_agent, EventBody, Hello, Message, RemoteError, Request, RequestBody,
-    ResponseBody, SUPPORTED_VERSIONS,
+    answer_hello, verify_agent, EventBody, Message, RemoteError, Request, RequestBody,
+    ResponseBody, Welcome, SUPPORTED_VERSIONS,
 };
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
@@ -114,7 +114,7 @@ type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Result<ResponseBody, Remot
 #[derive(Clone)]
 pub struct AgentLink {
     addr: String,
-    hello: Arc<Hello>,
+    welcome: Arc<Welcome>,
     fingerprint: String,
     tx: mpsc::Sender<Message>,
     pending: Pending,
@@ -128,15 +128,15 @@ impl std::fmt::Debug for AgentLink {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgentLink")
             .field("addr", &self.addr)
-            .field("agent", &self.hello.agent_name)
+            .field("agent", &self.welcome.agent_name)
             .finish()
     }
 }
 
 impl AgentLink {
-    /// The agent's `hello`: its name, roles and servers.
-    pub fn hello(&self) -> &Hello {
-        &self.hello
+    /// The agent's `welcome`: its name, roles and servers.
+    pub fn welcome(&self) -> &Welcome {
+        &self.welcome
     }
 
     /// The agent certificate's fingerprint.
@@ -221,7 +221,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         addr: addr.clone(),
         message: m,
     };
-    let (tls_cfg, seen) = ipam_client::tls::pinned_client(None, &[]);
+    let (tls_cfg, seen) = ipam_tls::pinned_client(None, &[]);
     let host = cfg.addr.rsplit_once(':').map_or(cfg.addr.as_str(), |h| h.0);
     let name = ServerName::try_from(host.trim_matches(['[', ']']).to_string())
         .map_err(|e| down(format!("bad host name: {e}")))?;
@@ -258,11 +258,11 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
             })
         }
     };
-    let binding = crate::serve::binding(tls.get_ref().1).map_err(|e| down(e.to_string()))?;
+    let binding = wire::binding(tls.get_ref().1).map_err(|e| down(e.to_string()))?;
     let (r, mut w) = tokio::io::split(tls);
     let max = cfg.max_frame_len;
     let mut reader = Reader::new(r, wire::HANDSHAKE_MAX_FRAME_LEN.min(max));
-    let mut hello = match tokio::time::timeout(t, reader.next()).await {
+    let hello = match tokio::time::timeout(t, reader.next()).await {
         Err(_) => return Err(down(format!("no hello within {t:?}"))),
         Ok(Ok(Message::Hello(h))) => h,
         Ok(Ok(other)) => return Err(down(format!("expected hello, got {}", other.name()))),
@@ -290,23 +290,28 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
     wire::write(&mut w, &Message::Auth(auth.clone()), max)
         .await
         .map_err(|e| down(e.to_string()))?;
-    match tokio::time::timeout(t, reader.next()).await {
-        Ok(Ok(Message::Welcome {
-            version,
-            proof,
-            servers,
-        })) => {
+    let welcome = match tokio::time::timeout(t, reader.next()).await {
+        Ok(Ok(Message::Welcome(welcome))) => {
             // The agent proves the key too: a server at the agent's address that does not
             // hold it is refused (and never pinned).
-            if version != auth.version
-                || verify_agent(&cfg.key, &binding, &auth, &hello.agent_name, &proof).is_err()
+            if welcome.version != auth.version
+                || verify_agent(
+                    &cfg.key,
+                    &binding,
+                    &auth,
+                    &welcome.agent_name,
+                    &welcome.proof,
+                )
+                .is_err()
             {
                 return Err(LinkError::Refused {
                     addr: cfg.addr.clone(),
                     reason: "the agent's welcome does not prove the shared key: not the agent, or another key".into(),
                 });
             }
-            hello.servers = servers;
+            welcome
+                .validate()
+                .map_err(|e| down(format!("bad welcome: {e}")))?;
             if first_contact {
                 pins.remember(&cfg.addr, &got);
                 tracing::info!(
@@ -315,6 +320,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
                     "agent certificate pinned on first contact"
                 );
             }
+            welcome
         }
         Ok(Ok(Message::Refused { reason })) => {
             return Err(LinkError::Refused {
@@ -331,7 +337,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
         }
         Ok(Err(e)) => return Err(down(e.to_string())),
         Err(_) => return Err(down(format!("no welcome within {t:?}"))),
-    }
+    };
 
     let mut reader = reader
         .relimit(max)
@@ -339,7 +345,7 @@ pub async fn connect(cfg: &LinkConfig, pins: &Pins) -> Result<AgentLink, LinkErr
     let (tx, mut rx) = mpsc::channel::<Message>(1024);
     let link = AgentLink {
         addr: cfg.addr.clone(),
-        hello: Arc::new(hello),
+        welcome: Arc::new(welcome),
         fingerprint: got,
         tx: tx.clone(),
         pending: Arc::default(),

@@ -61,8 +61,8 @@ impl Pins {
     /// Compares `got` with the pin of `addr`. Saves nothing: see [`Pins::remember`].
     pub fn compare(&self, addr: &str, got: &str) -> PinCheck {
         let same = |a: &str, b: &str| {
-            ipam_client::tls::normalize_pin(a).is_some()
-                && ipam_client::tls::normalize_pin(a) == ipam_client::tls::normalize_pin(b)
+            ipam_tls::normalize_pin(a).is_some()
+                && ipam_tls::normalize_pin(a) == ipam_tls::normalize_pin(b)
         };
         match self.get(addr) {
             Some(p) if same(&p, got) => PinCheck::Same,
@@ -90,5 +90,36 @@ impl Pins {
                 self.path.display()
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_pin_is_kept_in_the_file_and_a_changed_one_is_seen() {
+        let dir = std::env::temp_dir().join(format!("ipam-pins-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("agent-pins");
+        let a = "AB:".repeat(31) + "AB";
+        let b = "CD".repeat(32);
+        let pins = Pins::open(&file).unwrap();
+        assert_eq!(pins.compare("ns1:1337", &a), PinCheck::New);
+        pins.remember("ns1:1337", &a);
+        pins.remember("ns1:1337", &b);
+        // Read back from the file; case and colons do not matter.
+        let pins = Pins::open(&file).unwrap();
+        assert_eq!(pins.compare("ns1:1337", &a.to_lowercase()), PinCheck::Same);
+        assert_eq!(pins.compare("ns1:1337", &b), PinCheck::Changed(a.clone()));
+        assert_eq!(pins.compare("ns2:1337", &a), PinCheck::New);
+        std::fs::write(&file, "# comment\nns1:1337 not-a-fingerprint\n").unwrap();
+        let pins = Pins::open(&file).unwrap();
+        assert!(matches!(
+            pins.compare("ns1:1337", "not-a-fingerprint"),
+            PinCheck::Changed(_)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

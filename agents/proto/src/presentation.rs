@@ -1,5 +1,7 @@
-//! Presentation format (zone-file text) of names, types and record data, shared by both
-//! drivers, so that BIND and PowerDNS report a record in the same words.
+//! Presentation format (zone-file text) of names, types and record data: the one canonical
+//! form of record data, used by both DNS drivers (so that BIND and PowerDNS report a record
+//! in the same words) and by Central (so that what it wrote compares equal to what it reads
+//! back). Parsing is hickory-proto's (no I/O).
 //!
 //! Rules:
 //! - Names are absolute, whether or not they end with a dot (`host.example.com` is
@@ -21,7 +23,7 @@ const MAX_CHARACTER_STRING: usize = 255;
 
 /// Parses an absolute domain name; the final dot is optional. Labels may hold any byte
 /// (`0/25` of RFC 2317 reverse zones); `\.`, `\X` and `\DDD` escapes are understood.
-pub(crate) fn parse_name(text: &str) -> Result<Name, String> {
+pub fn parse_name(text: &str) -> Result<Name, String> {
     let bad = |why: &str| format!("{text:?} is not a valid DNS name: {why}");
     let body = text.trim();
     if body.is_empty() {
@@ -81,7 +83,7 @@ pub(crate) fn parse_name(text: &str) -> Result<Name, String> {
 
 /// The name in presentation format, absolute with the final dot, case kept; bytes that are
 /// special in zone files are escaped (`\.`, `\DDD`), `/` is not.
-pub(crate) fn name_text(name: &Name) -> String {
+pub fn name_text(name: &Name) -> String {
     if name.is_root() {
         return ".".into();
     }
@@ -105,8 +107,8 @@ pub(crate) fn name_text(name: &Name) -> String {
 }
 
 /// The name as text, lower case, without the final dot: the form of zone names in
-/// [`ZoneInfo`](ipam_agent_proto::ZoneInfo).
-pub(crate) fn zone_text(name: &Name) -> String {
+/// [`ZoneInfo`](crate::ZoneInfo).
+pub fn zone_text(name: &Name) -> String {
     let text = name_text(&name.to_lowercase());
     match text.strip_suffix('.') {
         Some(body) if !body.is_empty() => body.to_owned(),
@@ -115,7 +117,7 @@ pub(crate) fn zone_text(name: &Name) -> String {
 }
 
 /// Parses a type mnemonic (`AAAA`) or the generic `TYPEnnn`.
-pub(crate) fn parse_type(text: &str) -> Result<RecordType, String> {
+pub fn parse_type(text: &str) -> Result<RecordType, String> {
     if let Some(number) = text.strip_prefix("TYPE") {
         if let Ok(code) = number.parse::<u16>() {
             return Ok(RecordType::from(code));
@@ -130,7 +132,7 @@ pub(crate) fn parse_type(text: &str) -> Result<RecordType, String> {
 }
 
 /// The type's mnemonic, or `TYPEnnn` for a type without one.
-pub(crate) fn type_text(rtype: RecordType) -> String {
+pub fn type_text(rtype: RecordType) -> String {
     match rtype {
         RecordType::Unknown(code) => format!("TYPE{code}"),
         other => other.to_string(),
@@ -138,7 +140,7 @@ pub(crate) fn type_text(rtype: RecordType) -> String {
 }
 
 /// Parses record data of a type.
-pub(crate) fn parse_rdata(rtype: RecordType, data: &str) -> Result<RData, String> {
+pub fn parse_rdata(rtype: RecordType, data: &str) -> Result<RData, String> {
     let trimmed = data.trim();
     if let Some(rest) = trimmed.strip_prefix("\\#") {
         return parse_generic(rtype, rest);
@@ -243,7 +245,7 @@ fn parse_generic(rtype: RecordType, rest: &str) -> Result<RData, String> {
 
 /// Splits text into character strings: quoted (`"a b"`) or bare words, with `\X` and `\DDD`
 /// escapes.
-pub(crate) fn parse_character_strings(text: &str) -> Result<Vec<Vec<u8>>, String> {
+pub fn parse_character_strings(text: &str) -> Result<Vec<Vec<u8>>, String> {
     let bytes = text.as_bytes();
     let mut strings = Vec::new();
     let mut i = 0;
@@ -325,7 +327,7 @@ fn write_character_string(out: &mut String, bytes: &[u8]) {
 }
 
 /// Record data in presentation format.
-pub(crate) fn render_rdata(rdata: &RData) -> String {
+pub fn render_rdata(rdata: &RData) -> String {
     match rdata {
         RData::TXT(txt) => {
             let mut out = String::new();
@@ -386,9 +388,10 @@ fn generic(bytes: &[u8]) -> String {
     out
 }
 
-/// Record data rewritten in the form this crate reports (see the module docs), or the text as
-/// it is when it does not parse.
-pub(crate) fn canonical_data(rtype: &str, data: &str) -> String {
+/// Record data in the canonical form (see the module docs: absolute names with the final dot,
+/// lower-case IPv6, TXT as quoted strings, ...), or the text as given (trimmed) when it does
+/// not parse. The drivers report records in this form, and Central stores data in it.
+pub fn canonical_data(rtype: &str, data: &str) -> String {
     parse_type(rtype)
         .and_then(|t| parse_rdata(t, data))
         .map(|rdata| render_rdata(&rdata))
@@ -396,11 +399,44 @@ pub(crate) fn canonical_data(rtype: &str, data: &str) -> String {
 }
 
 /// The owner name as reported: absolute, with the final dot, case kept.
-pub(crate) fn canonical_name(name: &str) -> String {
+pub fn canonical_name(name: &str) -> String {
     if name.ends_with('.') {
         name.to_owned()
     } else {
         format!("{name}.")
+    }
+}
+
+/// Checks record data for its type as the drivers will parse it; the error says what is wrong.
+pub fn check_record_data(rtype: &str, data: &str) -> Result<(), String> {
+    parse_rdata(parse_type(rtype)?, data).map(|_| ())
+}
+
+/// TXT-style text (any bytes) in the quoted form: strings of at most 255 bytes, `"` and `\`
+/// escaped, bytes outside printable ASCII as `\DDD`; `""` for empty text. What Central sends
+/// for the unquoted text it keeps.
+pub fn txt_to_presentation(text: &str) -> String {
+    let bytes = text.as_bytes();
+    if bytes.is_empty() {
+        return "\"\"".into();
+    }
+    let mut out = String::new();
+    for chunk in bytes.chunks(MAX_CHARACTER_STRING) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        write_character_string(&mut out, chunk);
+    }
+    out
+}
+
+/// The character strings of TXT-style data joined, unquoted (`"a b" "c"` -> `a bc`; bytes
+/// that are not UTF-8 replaced), or the data as it is when it does not parse: the form
+/// Central keeps.
+pub fn txt_from_presentation(data: &str) -> String {
+    match parse_character_strings(data) {
+        Ok(parts) => String::from_utf8_lossy(&parts.concat()).into_owned(),
+        Err(_) => data.to_string(),
     }
 }
 
@@ -438,6 +474,28 @@ mod tests {
         let err = parse_rdata(RecordType::TXT, &long).unwrap_err();
         assert!(err.contains("split it"), "{err}");
         assert!(parse_rdata(RecordType::TXT, "\"open").is_err());
+    }
+
+    #[test]
+    fn txt_round_trips_through_the_quoted_form() {
+        for t in [
+            "",
+            "plain",
+            "with \"quotes\" and \\",
+            "é ü",
+            &"x".repeat(600),
+        ] {
+            assert_eq!(txt_from_presentation(&txt_to_presentation(t)), t, "{t}");
+        }
+        assert_eq!(txt_to_presentation("a\"b"), "\"a\\\"b\"");
+        assert_eq!(
+            txt_to_presentation(&"y".repeat(300)).matches('"').count(),
+            4
+        );
+        assert_eq!(txt_from_presentation("\"open"), "\"open");
+        assert_eq!(check_record_data("A", "192.0.2.1"), Ok(()));
+        assert!(check_record_data("A", "x").is_err());
+        assert!(check_record_data("BOGUS", "x").is_err());
     }
 
     #[test]
