@@ -863,8 +863,8 @@ fn hsts_over_tls_only() {
 /// One GET over TLS (the certificate pinned), the whole raw answer.
 async fn tls_get(s: &Server, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let pin = ipam_client::tls::normalize_pin(&s.fingerprint).unwrap();
-    let (cfg, _) = ipam_client::tls::pinned_client(Some(pin), &[b"http/1.1".as_slice()]);
+    let pin = ipam_tls::normalize_pin(&s.fingerprint).unwrap();
+    let (cfg, _) = ipam_tls::pinned_client(Some(pin), &[b"http/1.1".as_slice()]);
     let tcp = tokio::net::TcpStream::connect(s.addr).await.unwrap();
     let name = tokio_rustls::rustls::pki_types::ServerName::IpAddress(s.addr.ip().into());
     let mut t = tokio_rustls::TlsConnector::from(cfg)
