@@ -331,7 +331,80 @@ fn cold_start(r: &mut Report, s: &Scale) -> Result<()> {
     let t = Instant::now();
     let snap_ms = build_cold(&d.0, s.cold_ranges, s.cold_per_range)?;
     r.add("cold_snapshot_write_ms", snap_ms, "ms");
-    cold_measure(r, s, &d, t)
+    cold_measure(r, s, &d, t)?;
+    snapshot_stall(r, &d.0)
+}
+
+/// Single-address writes (8 submitters, each waiting for its durable answer) in a range of
+/// their own, on the cold data: for a second without a snapshot, then while `snapshot_now`
+/// writes one. Reports the writes' p99 and max latency in both, in the same run.
+fn snapshot_stall(r: &mut Report, dir: &Path) -> Result<()> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (e, admin) = open(dir, true)?;
+    let pool = create_range(&e, admin, 0xac10_0000, 0xac10_ffff)?; // 172.16.0.0/16
+    let e = Arc::new(e);
+    let stop = Arc::new(AtomicBool::new(false));
+    let t0 = Instant::now();
+    let writers: Vec<_> = (0..8)
+        .map(|_| {
+            let (e, stop) = (Arc::clone(&e), Arc::clone(&stop));
+            std::thread::spawn(move || -> Result<Vec<(Duration, Duration)>> {
+                let mut lat = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let start = t0.elapsed();
+                    let a = Instant::now();
+                    e.submit(Transaction::one(admin, alloc(vec![pool], 1)))?;
+                    lat.push((start, a.elapsed()));
+                }
+                Ok(lat)
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+    let snap_from = t0.elapsed();
+    e.snapshot_now()?.context("no snapshot written")?;
+    let snap_to = t0.elapsed();
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, Ordering::Relaxed);
+    let mut quiet = Vec::new();
+    let mut during = Vec::new();
+    for w in writers {
+        for (start, l) in w.join().map_err(|_| anyhow::anyhow!("writer panicked"))?? {
+            if start + l < snap_from {
+                quiet.push(l);
+            } else if start <= snap_to {
+                during.push(l);
+            }
+        }
+    }
+    ensure!(
+        !quiet.is_empty() && !during.is_empty(),
+        "no writes around the snapshot"
+    );
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let p99 = |v: &mut Vec<Duration>| {
+        v.sort_unstable();
+        v[(v.len() * 99 / 100).min(v.len() - 1)]
+    };
+    r.add("snapshot_stall_snapshot_ms", ms(snap_to - snap_from), "ms");
+    r.add("snapshot_stall_writes_during", during.len() as f64, "count");
+    r.add("snapshot_stall_write_p99_ms", ms(p99(&mut during)), "ms");
+    r.add(
+        "snapshot_stall_write_max_ms",
+        ms(*during.iter().max().expect("not empty")),
+        "ms",
+    );
+    r.add(
+        "snapshot_stall_quiet_write_p99_ms",
+        ms(p99(&mut quiet)),
+        "ms",
+    );
+    r.add(
+        "snapshot_stall_quiet_write_max_ms",
+        ms(*quiet.iter().max().expect("not empty")),
+        "ms",
+    );
+    Ok(())
 }
 
 /// Builds a database of `ranges` /28 subnets in one container with `per_range` assigned

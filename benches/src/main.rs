@@ -2,9 +2,11 @@
 //!
 //! ```text
 //! ipam-bench index|engine|store|http|import|agents [--quick|--smoke] [--json FILE]
+//! ipam-bench http --adversarial [--quick|--smoke] [--json FILE]
 //! ipam-bench report --tier small|medium|large|provider [--out DIR]
 //! ```
 
+mod adversarial_suite;
 mod agents_suite;
 mod engine_suite;
 mod http_suite;
@@ -43,12 +45,16 @@ suites:
           directly on the same named (needs named and rndc: apt-get install bind9 bind9-utils)
   http    Central over HTTPS in this process: 64 clients allocating single addresses
           (next free + claim) and reading records, checked for duplicates; baseline:
-          GET /health on the same connections
+          GET /health on the same connections. With --adversarial: 64 allocating clients
+          and 8 small-GET clients, quiet and then while 8 read-only users send the worst
+          filters and full listings over a /12 of many used addresses; p50/p99 and
+          throughput of both, and their ratio
 
 options:
   --quick       full data sets, fewer rounds and lookups: finishes in under a minute
   --smoke       tiny data sets, one round: checks that the harness and its answer
                 cross-checks work (CI runs this; its timings mean nothing)
+  --adversarial (http) measure the service under hostile reads
   --json FILE   also write the metrics as JSON to FILE";
 
 /// How much work a run does.
@@ -66,6 +72,8 @@ pub enum Mode {
 pub struct Options {
     /// How much work to do.
     pub mode: Mode,
+    /// `http --adversarial`: the measured load under hostile reads.
+    pub adversarial: bool,
 }
 
 fn main() -> Result<()> {
@@ -82,6 +90,7 @@ fn main() -> Result<()> {
     let mut json = None;
     let mut tier = None;
     let mut out = None;
+    let mut adversarial = false;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--tier" => {
@@ -97,6 +106,7 @@ fn main() -> Result<()> {
             }
             "--quick" => mode = Mode::Quick,
             "--smoke" => mode = Mode::Smoke,
+            "--adversarial" => adversarial = true,
             "--json" => json = Some(args.next().context("--json needs a file name")?),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -107,10 +117,14 @@ fn main() -> Result<()> {
             s => bail!("unexpected argument {s}\n\n{USAGE}"),
         }
     }
-    let opts = Options { mode };
+    let opts = Options { mode, adversarial };
+    if adversarial && suite.as_deref() != Some("http") {
+        bail!("--adversarial goes with the http suite\n\n{USAGE}");
+    }
     let report: Report = match suite.as_deref() {
         Some("index") => index_suite::run(&opts)?,
         Some("engine") => engine_suite::run(&opts)?,
+        Some("http") if opts.adversarial => adversarial_suite::run(&opts)?,
         Some("http") => http_suite::run(&opts)?,
         Some("import") => import_suite::run(&opts)?,
         Some("agents") => agents_suite::run(&opts)?,

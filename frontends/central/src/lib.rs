@@ -90,6 +90,8 @@ pub struct App {
     read_limits: limits::ReadLimits,
     /// Admission of heavy reads (scans).
     heavy_reads: limits::HeavyReads,
+    /// The threads heavy reads run on.
+    scans: limits::ScanPool,
 }
 
 impl App {
@@ -164,6 +166,7 @@ impl App {
             ),
             read_limits: cfg.read_limits,
             heavy_reads: limits::HeavyReads::new(&cfg.read_limits),
+            scans: limits::ScanPool::new(cfg.read_limits.heavy_total.max(1)),
         };
         Ok((Arc::new(app), report))
     }

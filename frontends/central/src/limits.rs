@@ -1,6 +1,10 @@
 //! What one request may cost: the work budget of its reads (deadline, cancellation when the
 //! client goes away, a cap on objects examined) and the admission of heavy reads (scans), a
 //! few at a time in all and per user, so that no request and no user can take the service.
+//!
+//! Heavy reads run on their own few threads ([`ScanPool`]) at a lower CPU priority (nice
+//! 10): on a busy machine the write path and short reads go first, and a scan takes what is
+//! left over. Short lookups stay on the async threads.
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +25,62 @@ pub struct ReadLimits {
     pub heavy_total: usize,
     /// Heavy reads running at once for one user.
     pub heavy_per_user: usize,
+}
+
+/// The nice value of the scan threads (0 is normal, 19 the lowest priority).
+const SCAN_NICE: i32 = 19;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads heavy reads run on: as many as may run at once, each at a lower CPU priority.
+pub(crate) struct ScanPool {
+    tx: Mutex<Option<std::sync::mpsc::SyncSender<Job>>>,
+}
+
+impl ScanPool {
+    /// Starts `threads` scan threads.
+    pub(crate) fn new(threads: usize) -> ScanPool {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Job>(threads * 4);
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("ipam-scan-{i}"))
+                .spawn(move || {
+                    let me = rustix::thread::gettid();
+                    if let Err(e) = rustix::process::setpriority_process(Some(me), SCAN_NICE) {
+                        tracing::warn!("scan thread keeps normal CPU priority: {e}");
+                    }
+                    loop {
+                        let job = rx.lock().expect("scan queue lock").recv();
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .expect("spawning a scan thread");
+        }
+        ScanPool {
+            tx: Mutex::new(Some(tx)),
+        }
+    }
+
+    /// Runs `f` on a scan thread and answers its result (`None` if the pool stopped).
+    pub(crate) async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Option<R> {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(f());
+        });
+        let tx = self.tx.lock().expect("scan pool lock").clone()?;
+        // Admission keeps at most as many jobs in flight as there are threads, so the queue
+        // (four places per thread) always has room.
+        tx.try_send(job).ok()?;
+        wait.await.ok()
+    }
 }
 
 impl Default for ReadLimits {

@@ -467,13 +467,16 @@ impl Ctx {
         let app = self.app.clone();
         let user = self.user;
         let budget = self.budget.clone();
-        let r = tokio::task::spawn_blocking(move || {
-            let r = app.engine.read_with(user, &budget, f);
-            drop(admitted);
-            r
-        })
-        .await
-        .map_err(join_error)?;
+        let r = self
+            .app
+            .scans
+            .run(move || {
+                let r = app.engine.read_with(user, &budget, f);
+                drop(admitted);
+                r
+            })
+            .await
+            .ok_or_else(|| ApiError::from(EngineError::ShuttingDown))?;
         if let Err(EngineError::Budget(b)) = &r {
             self.app.metrics.read_stopped(b);
         }
