@@ -38,8 +38,6 @@ pub(crate) struct Tx<'a> {
     pub(crate) changes: Vec<Change>,
     /// Seeds random starts; the engine supplies fresh entropy per transaction.
     pub(crate) seed: u64,
-    /// Hashes passwords (argon2id); a function so tests can use cheap parameters.
-    pub(crate) hash_password: &'a (dyn Fn(&str) -> String + Sync),
 }
 
 impl Tx<'_> {
@@ -1071,17 +1069,16 @@ impl Tx<'_> {
             return Err(EngineError::invalid("name", "a user needs a login name"));
         }
         self.unique_name(ObjType::User, name, None)?;
-        let password = spec.password.as_deref().unwrap_or_default();
-        if password.is_empty() {
-            return Err(EngineError::invalid("password", "a user needs a password"));
-        }
+        refuse_reserved_name(name, None)?;
+        let password_hash = stored_hash(spec)?
+            .ok_or_else(|| EngineError::invalid("password", "a user needs a password"))?;
         let id = self.st.issue_id();
         let u = User {
             id,
             name: name.to_string(),
             full_name: spec.full_name.clone().unwrap_or_default(),
             email: spec.email.clone().unwrap_or_default(),
-            password_hash: (self.hash_password)(password),
+            password_hash,
             roles: BTreeSet::new(),
         };
         self.put(ObjKey::User(id), Some(Object::User(u)))?;
@@ -1105,17 +1102,21 @@ impl Tx<'_> {
             if n.is_empty() {
                 return Err(EngineError::invalid("name", "a user needs a login name"));
             }
-            self.unique_name(ObjType::User, n, Some(id))?;
+            if !n.eq_ignore_ascii_case(&u.name) {
+                // Renaming oneself needs Modify on one's own account (or Administer): a
+                // user with Read only keeps the name it was given.
+                if self.actor.id == id && !self.st.can(&self.actor, Permission::Modify, Some(&key))
+                {
+                    self.check(Permission::Administer, None)?;
+                }
+                self.unique_name(ObjType::User, n, Some(id))?;
+                refuse_reserved_name(n, Some(id))?;
+            }
             u.name = n.to_string();
         }
-        if let Some(p) = &spec.password {
-            if p.is_empty() {
-                return Err(EngineError::invalid(
-                    "password",
-                    "a password cannot be empty",
-                ));
-            }
-            u.password_hash = (self.hash_password)(p);
+        if spec.password.is_some() || spec.password_hash.is_some() {
+            u.password_hash = stored_hash(spec)?
+                .ok_or_else(|| EngineError::invalid("password", "a password cannot be empty"))?;
         }
         if let Some(f) = &spec.full_name {
             u.full_name = f.clone();
@@ -1294,6 +1295,53 @@ pub(crate) fn not_found(key: &ObjKey) -> EngineError {
 
 /// The objects a new database starts with: the default address space, the administrators
 /// role, and the `administrator` account with `password_hash`.
+/// The id `bootstrap` gives the built-in `administrator` account.
+pub(crate) const BUILTIN_ADMIN: Id = 3;
+
+/// Names no user may take: `system` (the engine's own changes are recorded under it) and
+/// `administrator` (the built-in account's, for any other user).
+fn refuse_reserved_name(name: &str, user: Option<Id>) -> Result<(), EngineError> {
+    let reserved = name.eq_ignore_ascii_case("system")
+        || (name.eq_ignore_ascii_case("administrator") && user != Some(BUILTIN_ADMIN));
+    if reserved {
+        return Err(EngineError::invalid(
+            "name",
+            format!("{name:?} is reserved for the built-in accounts"),
+        ));
+    }
+    Ok(())
+}
+
+/// The hash to store for a user spec's password: `password_hash` as given (checked to be an
+/// argon2 PHC string); `None` when no password is given. A clear password never gets here
+/// (`Engine::submit` hashes it first): one that does is refused rather than hashed on the
+/// writer thread.
+fn stored_hash(spec: &UserSpec) -> Result<Option<String>, EngineError> {
+    if let Some(p) = &spec.password {
+        return Err(EngineError::invalid(
+            "password",
+            if p.is_empty() {
+                "a password cannot be empty"
+            } else {
+                "clear passwords are hashed before the write path (Engine::submit does it)"
+            },
+        ));
+    }
+    match &spec.password_hash {
+        None => Ok(None),
+        Some(h) => {
+            let ok = argon2::PasswordHash::new(h).is_ok_and(|p| p.algorithm.as_str() == "argon2id");
+            if !ok {
+                return Err(EngineError::invalid(
+                    "password_hash",
+                    "not an argon2id hash (use Engine::hash_password)",
+                ));
+            }
+            Ok(Some(h.clone()))
+        }
+    }
+}
+
 pub(crate) fn bootstrap(tx: &mut Tx<'_>, password_hash: String) -> Result<(), EngineError> {
     let space = tx.st.issue_id();
     debug_assert_eq!(space, DEFAULT_SPACE);
@@ -1317,6 +1365,7 @@ pub(crate) fn bootstrap(tx: &mut Tx<'_>, password_hash: String) -> Result<(), En
         })),
     )?;
     let user = tx.st.issue_id();
+    debug_assert_eq!(user, BUILTIN_ADMIN);
     tx.put(
         ObjKey::User(user),
         Some(Object::User(User {

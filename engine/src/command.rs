@@ -187,8 +187,13 @@ pub struct PropertyDefinitionSpec {
 pub struct UserSpec {
     /// Login name.
     pub name: Option<String>,
-    /// Password in clear; the engine stores an argon2id hash only.
+    /// Password in clear. [`crate::Engine::submit`] hashes it (argon2id) on the caller's
+    /// thread before the transaction is queued, so the write path never runs argon2; callers
+    /// that must not block (async front-ends) give `password_hash` instead.
     pub password: Option<String>,
+    /// The password as an argon2id PHC string (from [`crate::Engine::hash_password`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_hash: Option<String>,
     /// Display name.
     pub full_name: Option<String>,
     /// E-mail address.

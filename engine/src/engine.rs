@@ -365,7 +365,6 @@ impl Engine {
                 now,
                 changes: Vec::new(),
                 seed: 0,
-                hash_password: &*hash_password,
             };
             bootstrap(&mut tx, hash)?;
             let changes = std::mem::take(&mut tx.changes);
@@ -473,19 +472,45 @@ impl Engine {
             }
             return done(Err(EngineError::ShuttingDown));
         };
+        // Only keyed transactions are compared with an earlier answer (by what was asked: the
+        // clear password, before it is hashed with a fresh salt).
+        let hash = if txn.idempotency_key.is_some() {
+            content_hash(&txn)
+        } else {
+            [0; 32]
+        };
+        let mut txn = txn;
+        self.hash_passwords(&mut txn);
         let p = Pending {
-            // Only keyed transactions are compared with an earlier answer.
-            hash: if txn.idempotency_key.is_some() {
-                content_hash(&txn)
-            } else {
-                [0; 32]
-            },
+            hash,
             txn,
             reply: Some(Box::new(done)),
         };
         if let Err(mpsc::SendError(p)) = sender.send(p) {
             if let Some(r) = p.reply {
                 r(Err(EngineError::ShuttingDown));
+            }
+        }
+    }
+
+    /// Hashes a password as the engine stores it (argon2id, a fresh salt; tens of
+    /// milliseconds and 19 MiB): for callers that hash off their own threads before
+    /// submitting a [`crate::UserSpec`] with `password_hash`.
+    pub fn hash_password(&self, password: &str) -> String {
+        (self.shared.hash_password)(password)
+    }
+
+    /// Replaces clear passwords in user commands by their hashes, on the caller's thread.
+    fn hash_passwords(&self, txn: &mut Transaction) {
+        for c in &mut txn.commands {
+            if let Command::CreateUser(spec) | Command::UpdateUser { spec, .. } = c {
+                if let Some(p) = spec.password.take() {
+                    if p.is_empty() {
+                        spec.password = Some(p); // refused by the write path, with a reason
+                    } else {
+                        spec.password_hash = Some(self.hash_password(&p));
+                    }
+                }
             }
         }
     }
@@ -856,7 +881,7 @@ fn apply_loop(
             continue;
         }
         if commit
-            .send(apply_batch(shared, &mut st, batch, now, seed, forget))
+            .send(apply_batch(&mut st, batch, now, seed, forget))
             .is_err()
         {
             return;
@@ -880,7 +905,6 @@ struct ToCommit {
 
 /// Applies a batch to the writer's own state; the commit happens on the committer.
 fn apply_batch(
-    shared: &Shared,
     st: &mut State,
     batch: Vec<Pending>,
     now: Millis,
@@ -896,7 +920,6 @@ fn apply_batch(
     let mut spaces_touched = std::collections::BTreeSet::new();
     for (n, p) in batch.into_iter().enumerate() {
         let result = apply_one(
-            shared,
             st,
             &p,
             now,
@@ -982,7 +1005,6 @@ fn committer_loop(shared: &Shared, store: &mut dyn Store, rx: &Receiver<ToCommit
 
 #[allow(clippy::too_many_arguments)]
 fn apply_one(
-    shared: &Shared,
     st: &mut State,
     p: &Pending,
     now: Millis,
@@ -1012,7 +1034,6 @@ fn apply_one(
         now,
         changes: Vec::new(),
         seed,
-        hash_password: &*shared.hash_password,
     };
     let mut outcomes = Vec::with_capacity(p.txn.commands.len());
     for (index, cmd) in p.txn.commands.iter().enumerate() {

@@ -1064,3 +1064,88 @@ fn hidden_subranges_stay_hidden_in_listings() {
     let all = e.read(admin, |v| v.records(parent, None, 1000)).unwrap();
     assert_eq!(all.len(), 7);
 }
+
+/// `system` and `administrator` are not for anyone to take; renaming oneself needs Modify on
+/// one's own account; a password reaches the store only as an argon2id hash.
+#[test]
+fn reserved_names_self_renames_and_password_hashes() {
+    use ipam_engine::UserSpec;
+    let d = TempDir::new("names");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    let user = |name: &str| {
+        Command::CreateUser(UserSpec {
+            name: Some(name.into()),
+            password: Some("pw-123".into()),
+            ..Default::default()
+        })
+    };
+    let rename_admin = |to: &str| Command::UpdateUser {
+        id: admin,
+        spec: UserSpec {
+            name: Some(to.into()),
+            ..Default::default()
+        },
+    };
+    // With the built-in account renamed, its name is still not free for others.
+    submit(&e, admin, rename_admin("root")).unwrap();
+    for reserved in ["system", "SYSTEM", "Administrator"] {
+        let err = submit(&e, admin, user(reserved)).expect_err(reserved);
+        assert!(err.to_string().contains("reserved"), "{err}");
+    }
+    submit(&e, admin, user("mallory")).unwrap();
+    let mallory = e.authenticate("mallory", "pw-123").unwrap();
+    let rename = |to: &str| Command::UpdateUser {
+        id: mallory,
+        spec: UserSpec {
+            name: Some(to.into()),
+            ..Default::default()
+        },
+    };
+    // mallory has no role: it may not rename itself, to anything.
+    let err = submit(&e, mallory, rename("malloryx")).expect_err("self rename");
+    assert!(
+        matches!(err.root(), EngineError::AccessDenied { .. }),
+        "{err}"
+    );
+    let err = submit(&e, admin, rename("system")).expect_err("to system");
+    assert!(err.to_string().contains("reserved"), "{err}");
+    // It may change its own password; the stored image holds an argon2id hash only.
+    submit(
+        &e,
+        mallory,
+        Command::UpdateUser {
+            id: mallory,
+            spec: UserSpec {
+                password: Some("new-pw-456".into()),
+                ..Default::default()
+            },
+        },
+    )
+    .unwrap();
+    assert!(e.authenticate("mallory", "new-pw-456").is_ok());
+    let objects = e.read(admin, |v| v.objects()).unwrap();
+    let stored = objects
+        .iter()
+        .find_map(|o| match o {
+            Object::User(u) if u.id == mallory => Some(u.password_hash.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert!(stored.starts_with("$argon2id$"), "{stored}");
+    // A hash that is not argon2id is refused.
+    let err = submit(
+        &e,
+        admin,
+        Command::UpdateUser {
+            id: mallory,
+            spec: UserSpec {
+                password_hash: Some("plain-text".into()),
+                ..Default::default()
+            },
+        },
+    )
+    .expect_err("bad hash");
+    assert!(err.to_string().contains("argon2id"), "{err}");
+    // The built-in account may take its name back.
+    submit(&e, admin, rename_admin("administrator")).unwrap();
+}

@@ -2,6 +2,7 @@
 // definitions; folders.
 import { api, idOf } from './api.js';
 import { h, show, notify, formDialog, confirmDialog, table } from './dom.js';
+import { me } from './app.js';
 
 const TABS = [['users', 'Users'], ['groups', 'Groups'], ['roles', 'Roles'], ['properties', 'Custom properties'], ['folders', 'Folders']];
 const PERMISSIONS = ['Read', 'Modify', 'Create', 'Delete', 'Allocate', 'Administer'];
@@ -44,10 +45,19 @@ async function users(el, reload) {
       { label: 'Roles', get: (u) => names(u.roles) },
       { label: 'Actions', get: (u) => h('span', { class: 'row-actions' },
         h('button', { type: 'button', onclick: () => memberships(`users/${idOf(u.ref)}`, u.name, [['groups', gs.groups, 'groups/{x}/users/{me}'], ['roles', rs.roles, 'users/{me}/roles/{x}']], u, reload) }, 'Memberships'),
-        h('button', { type: 'button', onclick: () => formDialog(`Password of ${u.name}`, [{ name: 'password', label: 'New password', type: 'password', required: true }], 'Set',
-          (v) => api.put(`users/${idOf(u.ref)}`, { user: { password: v.password }, saveComment: 'password set in the UI' })).then((v) => v && notify('Password set')) }, 'Password'),
+        h('button', { type: 'button', onclick: () => passwordDialog(u) }, 'Password'),
         h('button', { type: 'button', class: 'danger', onclick: async () => { if (await confirmDialog(`Delete user ${u.name}?`, `${u.name} can no longer log in.`)) act(() => api.del(`users/${idOf(u.ref)}`), reload, `Deleted ${u.name}`); } }, 'Delete')) },
     ], us.users, { caption: 'Users' }));
+}
+
+/** Sets a user's password; one's own needs the current one. */
+function passwordDialog(u) {
+  const self = u.ref === me.userRef;
+  const fields = [{ name: 'password', label: 'New password', type: 'password', required: true }];
+  if (self) fields.unshift({ name: 'currentPassword', label: 'Current password', type: 'password', required: true });
+  return formDialog(`Password of ${u.name}`, fields, 'Set', (v) => api.put(`users/${idOf(u.ref)}`,
+    { user: { password: v.password }, ...(self ? { currentPassword: v.currentPassword } : {}), saveComment: 'password set in the UI' }))
+    .then((v) => v && notify('Password set'));
 }
 
 /** Adds and removes memberships of one user or group. */

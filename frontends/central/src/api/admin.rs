@@ -766,13 +766,70 @@ pub(crate) async fn spaces(ctx: &Ctx, t: &Target) -> ApiResult {
 }
 
 fn user_spec(o: &Map<String, Value>) -> Result<UserSpec, ApiError> {
-    check_known(o, "user", &["name", "password", "fullName", "email"])?;
+    check_known(
+        o,
+        "user",
+        &["name", "password", "currentPassword", "fullName", "email"],
+    )?;
     Ok(UserSpec {
         name: opt_str(o, "name")?,
         password: opt_str(o, "password")?,
         full_name: opt_str(o, "fullName")?,
         email: opt_str(o, "email")?,
+        ..UserSpec::default()
     })
+}
+
+/// Hashes the spec's clear password off the async threads (a few at a time, as logins do),
+/// so that neither these threads nor the engine's writer run argon2.
+async fn hash_spec_password(ctx: &Ctx, spec: &mut UserSpec) -> Result<(), ApiError> {
+    let Some(p) = spec.password.take().filter(|p| !p.is_empty()) else {
+        return Ok(()); // none, or empty: the engine refuses an empty one with its reason
+    };
+    if p.len() > 1024 {
+        return Err(ApiError::invalid("password: at most 1024 bytes"));
+    }
+    let _permit = ctx
+        .app
+        .password_checks
+        .acquire()
+        .await
+        .map_err(|_| ApiError::from(EngineError::ShuttingDown))?;
+    let app = ctx.app.clone();
+    let h = tokio::task::spawn_blocking(move || app.engine.hash_password(&p))
+        .await
+        .map_err(super::join_error)?;
+    spec.password_hash = Some(h);
+    Ok(())
+}
+
+/// A user changing its own password gives the current one (`currentPassword`, in the
+/// `user` object or beside it); administrators setting another user's need not.
+async fn check_current_password(ctx: &Ctx, o: &Map<String, Value>, id: Id) -> Result<(), ApiError> {
+    if id != ctx.user {
+        return Ok(());
+    }
+    let current = match opt_str(o, "currentPassword")? {
+        Some(c) => Some(c),
+        None => ctx.params.string("currentPassword")?,
+    };
+    let Some(current) = current.filter(|c| !c.is_empty()) else {
+        return Err(ApiError::invalid(
+            "changing your own password needs currentPassword (your password now)",
+        ));
+    };
+    let name = ctx.user_name.clone();
+    let ip = ctx.ip;
+    super::check_password(&ctx.app, &name, &current, ip)
+        .await
+        .map(|_| ())
+        .map_err(|_| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                super::codes::BAD_LOGIN,
+                "currentPassword is not your password: nothing was changed",
+            )
+        })
 }
 
 /// `users` and `users/{ref}`.
@@ -790,7 +847,8 @@ pub(crate) async fn users(ctx: &Ctx, t: &Target) -> ApiResult {
                 .await?;
             return list_answer(ctx, "users", items);
         }
-        let spec = user_spec(&body_object(ctx, "user")?)?;
+        let mut spec = user_spec(&body_object(ctx, "user")?)?;
+        hash_spec_password(ctx, &mut spec).await?;
         let r = ctx.submit(vec![Command::CreateUser(spec)]).await?;
         return created(&r);
     };
@@ -805,8 +863,13 @@ pub(crate) async fn users(ctx: &Ctx, t: &Target) -> ApiResult {
             .await
             .map(Reply::Ok),
         "PUT" => {
-            let spec = user_spec(&body_object(ctx, "user")?)?;
+            let o = body_object(ctx, "user")?;
+            let mut spec = user_spec(&o)?;
             let password_changed = spec.password.is_some();
+            if password_changed {
+                check_current_password(ctx, &o, id).await?;
+            }
+            hash_spec_password(ctx, &mut spec).await?;
             ctx.submit(vec![Command::UpdateUser { id, spec }]).await?;
             if password_changed {
                 ctx.app.auth.forget_user(id);

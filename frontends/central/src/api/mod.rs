@@ -431,6 +431,8 @@ pub(crate) struct Ctx {
     pub token: Option<String>,
     /// The work budget of this request's reads.
     pub budget: Arc<ipam_engine::Budget>,
+    /// The client's address.
+    pub ip: IpAddr,
     /// When this request's reads must be done.
     pub deadline: Instant,
 }
@@ -473,13 +475,14 @@ impl Ctx {
             .run(move || {
                 let r = app.engine.read_with(user, &budget, f);
                 drop(admitted);
+                // Counted here: a cancelled request's own future is gone by now.
+                if let Err(EngineError::Budget(b)) = &r {
+                    app.metrics.read_stopped(b);
+                }
                 r
             })
             .await
             .ok_or_else(|| ApiError::from(EngineError::ShuttingDown))?;
-        if let Err(EngineError::Budget(b)) = &r {
-            self.app.metrics.read_stopped(b);
-        }
         r.map_err(ApiError::from)
     }
 
@@ -721,6 +724,7 @@ async fn handle_inner(
     let params = Params::from_request(query, &body).map_err(|e| (name.clone(), e))?;
     let budget = Arc::new(app.read_limits.budget(cancel));
     let ctx = Ctx {
+        ip,
         deadline: Instant::now() + app.read_limits.timeout,
         budget,
         app,

@@ -309,6 +309,10 @@ pub(crate) fn event(c: &Change) -> Value {
         "objName": name,
         "timestamp": date(c.time),
         "username": &*c.user,
+        // The account by id, so that a rename (or a name taken later) cannot pass one
+        // user's changes off as another's; null for the engine's own changes.
+        "userRef": (c.user_id != ipam_engine::SYSTEM_USER)
+            .then(|| ObjKey::User(c.user_id).to_ref()),
         "saveComment": &*c.comment,
         "eventText": event_text(c),
     })

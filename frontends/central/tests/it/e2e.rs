@@ -210,7 +210,7 @@ async fn first_start_prints_password_and_fingerprint_then_flows_run_over_tls() {
         .call(
             "PUT",
             "/mmws/api/v2/users/administrator",
-            Some(json!({"user": {"password": ADMIN_PW}})),
+            Some(json!({"user": {"password": ADMIN_PW}, "currentPassword": pw})),
         )
         .await;
     assert_eq!(r.status, 204, "{}", r.text);

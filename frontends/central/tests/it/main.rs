@@ -3,6 +3,7 @@
 //! (Terraform, Ansible, legacy) are written once against [`Api`] and run both ways.
 #![allow(missing_docs)]
 
+mod budget;
 mod dhcp;
 // The DHCP drivers' test harness (namespaces, Kea, udhcpc).
 #[allow(dead_code)]
