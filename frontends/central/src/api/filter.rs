@@ -1658,4 +1658,42 @@ mod tests {
     fn unmatched_paren_after_unquoted_value() {
         err_at("name=192.168.2.0/24)", 19, "unmatched `)`");
     }
+
+    #[test]
+    fn address_conditions_give_the_walk_its_bounds() {
+        let b = |f: &str| Filter::parse(f).unwrap().ip_bounds("address", true);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            b("address=10.1.2.3"),
+            Some((ip("10.1.2.3"), ip("10.1.2.3")))
+        );
+        assert_eq!(
+            b("address>=10.1.0.0 and address<10.1.1.0 and Owner=x"),
+            Some((ip("10.1.0.0"), ip("10.1.0.255")))
+        );
+        assert_eq!(
+            b("address in(10.0.0.9, 10.0.0.3) or 10.0.0.5"),
+            Some((ip("10.0.0.3"), ip("10.0.0.9")))
+        );
+        assert_eq!(
+            b("address=^10.16."),
+            Some((ip("10.16.0.0"), ip("10.16.255.255")))
+        );
+        // Anything the address does not bound leaves the walk whole.
+        for f in [
+            "",
+            "Owner=x",
+            "address!=10.0.0.1",
+            "address=10.0.0.1 or Owner=x",
+            "address=~\"^10\"",
+            "address=^10.1",
+        ] {
+            assert_eq!(b(f), None, "{f}");
+        }
+        // Contradictions: an empty window.
+        let (lo, hi) = b("address>10.0.0.9 and address<10.0.0.3").unwrap();
+        assert!(lo > hi);
+        assert_eq!(Filter::parse("x=~\"(a)(b)\"").unwrap().cost(), 2);
+        assert!(Filter::parse(&format!("x=~\"{}\"", "(.{0,9}){0,9}".repeat(20))).is_err());
+    }
 }
