@@ -335,7 +335,25 @@ async fn load(r: &mut Report, s: &Scale, addr: SocketAddr, fp: String) -> Result
                 .await??,
         );
     }
-    let attacks = Arc::new(attacks());
+    // IPAM_BENCH_ATTACKS=0,3 runs only those attacks (to see what each costs).
+    let mut chosen = attacks();
+    if let Ok(list) = std::env::var("IPAM_BENCH_ATTACKS") {
+        let keep: Vec<usize> = list
+            .split(',')
+            .filter_map(|x| x.trim().parse().ok())
+            .collect();
+        chosen = chosen
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| keep.contains(i))
+            .map(|(_, a)| a)
+            .collect();
+        ensure!(
+            !chosen.is_empty(),
+            "IPAM_BENCH_ATTACKS={list} names no attack (0 to 5)"
+        );
+    }
+    let attacks = Arc::new(chosen);
     let answers: Arc<Mutex<BTreeMap<String, u64>>> = Arc::default();
     let mut figures: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in 0..s.rounds {

@@ -92,6 +92,13 @@ impl Default for EngineConfig {
     }
 }
 
+/// Lowers the calling thread to the lowest CPU priority (nice 19): for work nobody waits
+/// on, such as writing snapshots, so that the write path and readers go first.
+fn lowest_priority() {
+    let me = rustix::thread::gettid();
+    let _ = rustix::process::setpriority_process(Some(me), 19);
+}
+
 /// The current time in milliseconds since the epoch.
 pub fn system_millis() -> Millis {
     std::time::SystemTime::now()
@@ -672,9 +679,20 @@ impl Engine {
     }
 
     /// Writes a snapshot of the newest committed version now (when a snapshot directory is
-    /// configured) and answers its path. Neither the writer nor readers wait for it.
+    /// configured) and answers its path. Neither the writer nor readers wait for it: it is
+    /// written on a thread of its own at the lowest CPU priority, and this call waits for it.
     pub fn snapshot_now(&self) -> Result<Option<PathBuf>, EngineError> {
-        self.shared.write_snapshot()
+        std::thread::scope(|s| {
+            std::thread::Builder::new()
+                .name("ipam-snapshot".into())
+                .spawn_scoped(s, || {
+                    lowest_priority();
+                    self.shared.write_snapshot()
+                })
+                .expect("spawning a snapshot thread")
+                .join()
+                .unwrap_or_else(|_| Err(EngineError::invalid("snapshot", "the writer panicked")))
+        })
     }
 
     /// Stops the writer after the transactions already queued, and waits for it.
@@ -701,18 +719,21 @@ impl Engine {
         let weak = Arc::downgrade(&self.shared);
         let h = std::thread::Builder::new()
             .name("ipam-snapshot".into())
-            .spawn(move || loop {
-                std::thread::sleep(Duration::from_millis(500));
-                let Some(shared) = weak.upgrade() else { return };
-                if shared.poison.get().is_some()
-                    || shared.stopping.load(std::sync::atomic::Ordering::SeqCst)
-                {
-                    return;
-                }
-                let committed = *shared.committed.lock().expect("committed lock");
-                let last = *shared.last_snapshot_seq.lock().expect("snapshot seq lock");
-                if committed.saturating_sub(last) >= every {
-                    let _ = shared.write_snapshot();
+            .spawn(move || {
+                lowest_priority();
+                loop {
+                    std::thread::sleep(Duration::from_millis(500));
+                    let Some(shared) = weak.upgrade() else { return };
+                    if shared.poison.get().is_some()
+                        || shared.stopping.load(std::sync::atomic::Ordering::SeqCst)
+                    {
+                        return;
+                    }
+                    let committed = *shared.committed.lock().expect("committed lock");
+                    let last = *shared.last_snapshot_seq.lock().expect("snapshot seq lock");
+                    if committed.saturating_sub(last) >= every {
+                        let _ = shared.write_snapshot();
+                    }
                 }
             })
             .expect("spawning the snapshot thread");

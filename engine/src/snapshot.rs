@@ -33,6 +33,8 @@ const MAGIC: &[u8; 8] = b"IPAMSNP1";
 const VERSION: u32 = 2;
 const HEADER: usize = 64;
 const KEEP: usize = 2;
+/// Bytes of a snapshot written between two syncs.
+const SYNC_EVERY: usize = 8 << 20;
 
 #[derive(rkyv::Archive, rkyv::Serialize, rkyv::Deserialize)]
 struct Image {
@@ -556,8 +558,12 @@ pub(crate) fn write(dir: &Path, st: &State) -> Result<PathBuf, EngineError> {
         let mut f = File::create(&tmp).map_err(|e| io("creating a snapshot file", e))?;
         f.write_all(&header)
             .map_err(|e| io("writing a snapshot", e))?;
-        f.write_all(&payload)
-            .map_err(|e| io("writing a snapshot", e))?;
+        // In slices, each synced: a large snapshot flushed at once would queue the disk
+        // behind hundreds of megabytes, and the store's commits (fsync) with it.
+        for part in payload.chunks(SYNC_EVERY) {
+            f.write_all(part).map_err(|e| io("writing a snapshot", e))?;
+            f.sync_data().map_err(|e| io("syncing a snapshot", e))?;
+        }
         f.sync_all().map_err(|e| io("syncing a snapshot", e))?;
     }
     std::fs::rename(&tmp, &path).map_err(|e| io("renaming a snapshot into place", e))?;

@@ -449,7 +449,8 @@ pub struct Args {
     /// extra); past it the request answers 422 (code 4070) [default: 2000000].
     #[arg(long, env = "IPAM_MAX_EXAMINED")]
     pub max_examined: Option<u64>,
-    /// Listings and searches that scan, running at once in all [default: 4].
+    /// Listings and searches that scan, running at once in all [default: half the cores,
+    /// at least 1].
     #[arg(long, env = "IPAM_HEAVY_READS")]
     pub heavy_reads: Option<usize>,
     /// Listings and searches that scan, running at once for one user [default: 2].

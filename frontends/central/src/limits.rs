@@ -21,7 +21,8 @@ pub struct ReadLimits {
     /// Most objects (records, ranges, ...) one request's scans may examine; a filter's regular
     /// expressions count extra per object.
     pub max_examined: u64,
-    /// Heavy reads (listings and searches that scan) running at once, in all.
+    /// Heavy reads (listings and searches that scan) running at once, in all (default: half
+    /// the cores, at least 1).
     pub heavy_total: usize,
     /// Heavy reads running at once for one user.
     pub heavy_per_user: usize,
@@ -88,7 +89,9 @@ impl Default for ReadLimits {
         ReadLimits {
             timeout: Duration::from_secs(10),
             max_examined: 2_000_000,
-            heavy_total: 4,
+            // Half the cores: a scan slows the write path even at the lowest priority when it
+            // shares a physical core with it (hyperthreads), so scans get at most half.
+            heavy_total: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             heavy_per_user: 2,
         }
     }

@@ -264,43 +264,55 @@ pub(crate) async fn export(ctx: &Ctx, t: &Target) -> ApiResult {
         loop {
             let a = app.clone();
             let start = next;
-            let chunk = tokio::task::spawn_blocking(move || {
-                a.engine.read(user, move |v| {
-                    let r = v.range(id)?.range;
-                    let from = start.unwrap_or(r.from);
-                    let mut out = Vec::with_capacity(EXPORT_CHUNK * 200);
-                    let mut last = None;
-                    let recs = if only_used {
-                        v.records(id, Some(from), EXPORT_CHUNK)?
-                    } else {
-                        let mut recs = Vec::with_capacity(EXPORT_CHUNK);
-                        let mut a = Some(from);
-                        while let Some(x) = a.filter(|x| *x <= r.to) {
-                            if recs.len() == EXPORT_CHUNK {
-                                break;
+            // Each chunk is a heavy read of its own: admitted like the others (so an export
+            // yields its place between chunks) and run on the low-priority scan threads.
+            let deadline = std::time::Instant::now() + app.read_limits.timeout;
+            let Ok(admitted) = app.heavy_reads.admit(user, deadline).await else {
+                let line = json!({"error": {"code": super::codes::BUSY, "message": "too many listings or searches are running: the export stopped; start it again from nextCursor of the last record"}});
+                let _ = tx.send(Ok(Bytes::from(format!("{line}\n")))).await;
+                let _ = tx.send(Err(std::io::Error::other("export stopped"))).await;
+                return;
+            };
+            let chunk = app
+                .scans
+                .run(move || {
+                    let _admitted = admitted;
+                    a.engine.read(user, move |v| {
+                        let r = v.range(id)?.range;
+                        let from = start.unwrap_or(r.from);
+                        let mut out = Vec::with_capacity(EXPORT_CHUNK * 200);
+                        let mut last = None;
+                        let recs = if only_used {
+                            v.records(id, Some(from), EXPORT_CHUNK)?
+                        } else {
+                            let mut recs = Vec::with_capacity(EXPORT_CHUNK);
+                            let mut a = Some(from);
+                            while let Some(x) = a.filter(|x| *x <= r.to) {
+                                if recs.len() == EXPORT_CHUNK {
+                                    break;
+                                }
+                                recs.push(v.record(r.space, x)?);
+                                a = super::records::next_addr(x);
                             }
-                            recs.push(v.record(r.space, x)?);
-                            a = super::records::next_addr(x);
+                            recs
+                        };
+                        let full = recs.len() == EXPORT_CHUNK;
+                        for rec in &recs {
+                            serde_json::to_writer(&mut out, &render_record(v, rec))
+                                .expect("JSON values serialize");
+                            out.push(b'\n');
+                            last = Some(rec.addr);
                         }
-                        recs
-                    };
-                    let full = recs.len() == EXPORT_CHUNK;
-                    for rec in &recs {
-                        serde_json::to_writer(&mut out, &render_record(v, rec))
-                            .expect("JSON values serialize");
-                        out.push(b'\n');
-                        last = Some(rec.addr);
-                    }
-                    let next = last
-                        .and_then(super::records::next_addr)
-                        .filter(|n| full && *n <= r.to);
-                    Ok((out, next))
+                        let next = last
+                            .and_then(super::records::next_addr)
+                            .filter(|n| full && *n <= r.to);
+                        Ok((out, next))
+                    })
                 })
-            })
-            .await;
+                .await;
             let (bytes, n) = match chunk {
-                Ok(Ok(x)) => x,
-                Ok(Err(e)) => {
+                Some(Ok(x)) => x,
+                Some(Err(e)) => {
                     // Headers are gone: end the stream with an error line the client can see
                     // (a request id; the database's words go to the log).
                     let id = super::request_id();
@@ -312,7 +324,7 @@ pub(crate) async fn export(ctx: &Ctx, t: &Target) -> ApiResult {
                     let _ = tx.send(Err(std::io::Error::other("export failed"))).await;
                     return;
                 }
-                Err(_) => return,
+                None => return,
             };
             if !bytes.is_empty() && tx.send(Ok(Bytes::from(bytes))).await.is_err() {
                 return; // the client went away
