@@ -73,7 +73,7 @@ fn attacks() -> Vec<String> {
             "/mmws/api/v2/ranges/10.16.0.0/12/ipamRecords?limit=10&filter={}",
             enc(&format!("address=~\"{scan}\""))
         ),
-        "/mmws/api/v2/ranges/10.16.0.0/12/ipamRecords?limit=100000".to_string(),
+        "/mmws/api/v2/ranges/10.16.0.0/12/ipamRecords?limit=10000".to_string(),
         format!("/mmws/api/v2/ipamRecords?filter={}", enc("Owner=nobody")),
         format!("/mmws/api/v2/ranges?filter={}", enc("name=~\".*(.*)x.*\"")),
     ]

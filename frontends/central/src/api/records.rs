@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::filter::{Fields, Filter};
 use super::params::{as_bool, as_string, properties, property_text};
-use super::ranges::{self, space_id, space_param, MAX_PAGE};
+use super::ranges::{self, space_id, space_param};
 use super::routes::RefArg;
 use super::{render, ApiError, ApiResult, Ctx, Reply, Target};
 
@@ -224,6 +224,10 @@ fn record_patch(ctx: &Ctx, current: &IpamRecord) -> Result<RecordPatch, ApiError
 /// The page size of record listings when the request gives no `limit`.
 pub(crate) const DEFAULT_RECORD_PAGE: u64 = 1_000;
 
+/// The largest page of records (about 4.5 MB of JSON); more is paged with `cursor`, or
+/// streamed by `recordExport`.
+pub(crate) const MAX_RECORD_PAGE: u64 = 10_000;
+
 /// Records examined for `totalResults` once the page is full: past this many the count stops
 /// and the answer says `totalResultsExact: false` (the page and `nextCursor` are exact).
 const COUNT_AFTER_PAGE: u64 = 200_000;
@@ -243,7 +247,7 @@ impl Listing {
     fn from(ctx: &Ctx) -> Result<Listing, ApiError> {
         let text = ctx.params.string("filter")?.unwrap_or_default();
         let filter = Filter::parse(&text)?;
-        let (offset, limit) = ctx.params.paging_with(DEFAULT_RECORD_PAGE, MAX_PAGE)?;
+        let (offset, limit) = ctx.params.paging_with(DEFAULT_RECORD_PAGE, MAX_RECORD_PAGE)?;
         let cursor = ctx
             .params
             .string("cursor")?
