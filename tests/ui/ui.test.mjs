@@ -388,6 +388,24 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     }
   }));
 
+  await t.test('a filter with spaces works in the tree; impossible addresses are refused, not turned into other ranges', () => step('12a-filters-octets', async () => {
+    await nav('#/ranges');
+    // URLSearchParams would send `Title=lab+and+...`, which the API reads as another filter.
+    await page.getByLabel('Filter', { exact: true }).fill('Title=lab and name=^10.20');
+    await page.getByLabel('Filter', { exact: true }).press('Enter');
+    await page.getByRole('treeitem', { name: /^10\.20\.0\.0\/16/ }).waitFor();
+    assert.equal(await page.getByText('No range matches').count(), 0);
+    await nav('#/ranges');
+    for (const bad of ['10.30.256.0/24', '10.30.1.0/33', '10.30.1.1/24', '10.20.300.1-10.20.300.9']) {
+      await page.getByRole('button', { name: 'New range' }).click();
+      await fillDialog({ 'CIDR or from-to': bad, Kind: 'range' }, 'Create');
+      await page.locator('dialog[open] .error').filter({ hasText: /not an IP address|not a prefix length|host bits/ }).waitFor();
+      await page.locator('dialog[open]').getByRole('button', { name: 'Cancel' }).click();
+    }
+    const r = await pageFetch('GET', 'ranges?filter=name%3D%5E10.30');
+    assert.equal(JSON.parse(r.body).result.ranges.length, 0, `no range was made: ${r.body}`);
+  }));
+
   await t.test('edit a range, sort sub-ranges, delete a range after confirming', () => step('12b-edit-delete', async () => {
     await nav('#/ranges');
     await page.getByRole('link', { name: '10.20.0.0/16' }).click();
@@ -430,6 +448,12 @@ test('the UI, end to end', { timeout: 300_000 }, async (t) => {
     await page.locator('h1', { hasText: claimed }).waitFor();
     assert.equal(await page.getByRole('button', { name: 'Save' }).count(), 0);
     assert.equal(await page.getByLabel('Owner').getAttribute('readonly'), '');
+    // Administration reached by URL offers nothing.
+    await nav('#/admin/users');
+    await page.getByText('needs the Administer permission').waitFor();
+    for (const name of ['New user', 'Password', 'Delete', 'Memberships']) {
+      assert.equal(await page.getByRole('button', { name }).count(), 0, `${name} is not offered`);
+    }
     // The engine refuses what the UI hides.
     const r = await expectingRefusals(() => pageFetch('GET', 'ranges/10.20.1.0/25/nextFreeAddress?claim=true'));
     assert.equal(r.status, 400, r.body);

@@ -2,12 +2,18 @@
 // definitions; folders.
 import { api, idOf } from './api.js';
 import { h, show, notify, formDialog, confirmDialog, table } from './dom.js';
-import { me } from './app.js';
+import { me, can } from './app.js';
 
 const TABS = [['users', 'Users'], ['groups', 'Groups'], ['roles', 'Roles'], ['properties', 'Custom properties'], ['folders', 'Folders']];
 const PERMISSIONS = ['Read', 'Modify', 'Create', 'Delete', 'Allocate', 'Administer'];
 
 export async function adminView(el, tab) {
+  if (!can('Administer')) {
+    // Reached by URL: offer nothing the server would refuse.
+    show(el, h('h1', { text: 'Administration' }),
+      h('p', { class: 'notice', role: 'status', text: 'Administration needs the Administer permission, which your account does not have.' }));
+    return;
+  }
   const body = h('div', { id: 'admin-body' });
   show(el, h('h1', { text: 'Administration' }),
     h('nav', { class: 'tabs', 'aria-label': 'Administration' },

@@ -14,14 +14,17 @@ export class ApiError extends Error {
   }
 }
 
-/** Query string of the defined values of an object. */
+/**
+ * Query string of the defined values of an object. Every value is percent-encoded, a space as
+ * %20: the API (like Micetro) reads a `+` as a plus, so URLSearchParams' `+` would turn
+ * `Site=LON and VLAN>=330` into another filter.
+ */
 export function qs(params = {}) {
-  const p = new URLSearchParams();
+  const parts = [];
   for (const [k, v] of Object.entries(params)) {
-    if (v !== undefined && v !== null) p.set(k, String(v));
+    if (v !== undefined && v !== null) parts.push(`${encodeURIComponent(k)}=${encodeURIComponent(String(v))}`);
   }
-  const s = p.toString();
-  return s ? `?${s}` : '';
+  return parts.length ? `?${parts.join('&')}` : '';
 }
 
 async function send(method, url, body, headers = {}) {
@@ -76,9 +79,12 @@ export async function logout() {
 
 // Addresses as BigInt, for sizes and arithmetic on IPv4 and IPv6 alike.
 
-/** An address as a BigInt, and whether it is IPv6. */
+/** An address as a BigInt, and whether it is IPv6; throws on anything that is not one. */
 export function ipToBig(s) {
+  const bad = () => new Error(`${s} is not an IP address`);
+  s = String(s).trim();
   if (s.includes(':')) {
+    if (!/^[0-9a-fA-F:.]+$/.test(s) || (s.match(/::/g) || []).length > 1) throw bad();
     let [head, tail] = s.split('::');
     const part = (x) => (x ? x.split(':') : []);
     let hs = part(head);
@@ -93,11 +99,21 @@ export function ipToBig(s) {
       return arr;
     };
     hs = fix(hs); ts = fix(ts);
+    if (hs.length + ts.length > (tail === undefined ? 8 : 7) || (tail === undefined && hs.length !== 8)) throw bad();
+    if ([...hs, ...ts].some((g) => !/^[0-9a-fA-F]{1,4}$/.test(g))) throw bad();
     const fill = tail === undefined ? [] : Array(8 - hs.length - ts.length).fill('0');
     const groups = [...hs, ...fill, ...ts];
     return { v6: true, value: groups.reduce((acc, g) => (acc << 16n) + BigInt(parseInt(g || '0', 16)), 0n) };
   }
-  return { v6: false, value: s.split('.').reduce((acc, o) => (acc << 8n) + BigInt(Number(o)), 0n) };
+  const octets = s.split('.');
+  // Four decimal octets of 0 to 255 (no leading zeros beyond "0" itself).
+  if (octets.length !== 4 || octets.some((o) => !/^(0|[1-9][0-9]{0,2})$/.test(o) || Number(o) > 255)) throw bad();
+  return { v6: false, value: octets.reduce((acc, o) => (acc << 8n) + BigInt(Number(o)), 0n) };
+}
+
+/** Whether a text is an IPv4 or IPv6 address. */
+export function isIp(s) {
+  try { ipToBig(s); return true; } catch { return false; }
 }
 
 /** A BigInt as an address. */
@@ -143,8 +159,8 @@ export function idOf(ref) {
 export function cidrBounds(addr, len) {
   const a = ipToBig(addr);
   const bits = a.v6 ? 128n : 32n;
+  if (!Number.isInteger(len) || len < 0 || BigInt(len) > bits) throw new Error(`/${len} is not a prefix length`);
   const l = BigInt(len);
-  if (Number.isNaN(len) || l < 0n || l > bits) throw new Error(`/${len} is not a prefix length`);
   const size = 1n << (bits - l);
   if (a.value % size !== 0n) throw new Error(`${addr}/${len} has host bits set`);
   return [bigToIp(a.value, a.v6), bigToIp(a.value + size - 1n, a.v6)];

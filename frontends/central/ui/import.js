@@ -5,7 +5,7 @@
 // Rows go in batches of 500 (rangeBatches / ipamRecordBatches, all or nothing each, keyed
 // by their content so a rerun does not apply a batch twice). A row the server refuses is
 // reported with its line and left out, and the rest of its batch is sent again.
-import { api, cidrBounds } from './api.js';
+import { api, cidrBounds, ipToBig } from './api.js';
 import { h, show, table } from './dom.js';
 
 const BATCH = 500;
@@ -64,7 +64,10 @@ export function item(kind, headers, cells) {
       [o.from, o.to] = b;
       o.name = o.name || v;
       o.cidr = true;
-    } else if (col === 'from' || col === 'to' || col === 'name') o[col] = v;
+    } else if (col === 'from' || col === 'to') {
+      try { ipToBig(v); } catch (e) { throw new Error(`${col}: ${e.message}`); }
+      o[col] = v;
+    } else if (col === 'name') o[col] = v;
     else if (['subnet', 'container', 'locked', 'auto_assign'].includes(col)) {
       o[{ container: 'isContainer', auto_assign: 'autoAssign' }[col] || col] = flag(col, v);
     } else props[col] = v;

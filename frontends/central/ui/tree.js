@@ -1,7 +1,7 @@
 // The range tree: address spaces' ranges level by level, each level paged from the server
 // (GET ranges?parentRef=...&cursor=...), so 100,000 subnets never load at once. The filter
 // box takes the API's filter grammar and shows a flat, paged list of matches.
-import { api, sizeText, idOf, cidrBounds } from './api.js';
+import { api, sizeText, idOf, cidrBounds, ipToBig } from './api.js';
 import { h, show, notify, formDialog } from './dom.js';
 import { can } from './app.js';
 
@@ -182,9 +182,16 @@ export async function newRange(space, parent, done) {
   ], 'Create', async (v) => {
     const range = { isContainer: v.kind === 'container', subnet: v.kind === 'subnet' };
     const s = v.cidr.trim();
-    if (s.includes('/')) range.name = s; else {
+    if (s.includes('/')) {
+      // Checked here (octets, prefix length, host bits): an impossible CIDR is an error, never
+      // another range.
+      const [a, len] = s.split('/');
+      cidrBounds(a, len === '' ? NaN : Number(len));
+      range.name = s;
+    } else {
       const [from, to] = s.split('-').map((x) => x.trim());
       if (!to) throw new Error('give a CIDR (10.0.0.0/24) or a from-to range');
+      ipToBig(from); ipToBig(to);
       Object.assign(range, { from, to, name: s });
       range.subnet = false;
     }
