@@ -9,18 +9,22 @@
 //! walks a path of nodes instead. The table is derived data: rebuilt in O(n) from the tree
 //! after changes, never archived.
 
+use std::sync::Arc;
+
 use crate::addr::Addr;
 use crate::space::{Space, ROOT};
 
+/// The table's arrays are shared (`Arc<[_]>`): a clone of the space (a published version)
+/// shares them, and a lookup reads them as it would a `Vec`.
 #[derive(Clone, Debug)]
 pub(crate) struct Lpm<A> {
     /// Start of each elementary interval, ascending; `starts[0]` is address 0.
-    starts: Vec<A>,
+    starts: Arc<[A]>,
     /// Deepest node owning each interval (ROOT where no range does).
-    owners: Vec<u32>,
+    owners: Arc<[u32]>,
     /// Per bucket: `DIRECT | owner` when one interval covers the whole bucket, else the index
     /// of the interval containing the bucket's first address.
-    dir: Vec<u32>,
+    dir: Arc<[u32]>,
     base: u128,
     shift: u32,
 }
@@ -96,9 +100,9 @@ impl<A: Addr> Lpm<A> {
             dir.push(if single { owners[i] | DIRECT } else { i as u32 });
         }
         Lpm {
-            starts,
-            owners,
-            dir,
+            starts: starts.into(),
+            owners: owners.into(),
+            dir: dir.into(),
             base,
             shift,
         }
@@ -135,9 +139,7 @@ impl<A: Addr> Lpm<A> {
     }
 
     pub(crate) fn heap_bytes(&self) -> usize {
-        self.starts.capacity() * std::mem::size_of::<A>()
-            + self.owners.capacity() * 4
-            + self.dir.capacity() * 4
+        self.starts.len() * std::mem::size_of::<A>() + self.owners.len() * 4 + self.dir.len() * 4
     }
 
     /// The intervals, for validation: (start, owner).

@@ -148,6 +148,10 @@ impl<A: Addr> Space<A> {
             lpm: OnceLock::new(),
             slow_lookups: AtomicU32::new(0),
         };
+        // Built as plain vectors, cut into chunks once at the end of the pass.
+        let mut nodes: Vec<Node<A>> = Vec::with_capacity(n);
+        let mut kids_v: Vec<Arc<Vec<u32>>> = Vec::new();
+        let mut free_nodes: Vec<u32> = Vec::new();
         let mut off = 0usize;
         for i in 0..n {
             let parent = img.parents[i].to_native();
@@ -166,14 +170,14 @@ impl<A: Addr> Space<A> {
             let kids = if c == 0 {
                 NIL
             } else {
-                space.kids.push(Arc::new(list));
-                (space.kids.len() - 1) as u32
+                kids_v.push(Arc::new(list));
+                (kids_v.len() - 1) as u32
             };
             let (from, to) = (bound(2 * i), bound(2 * i + 1));
             if parent != DEAD && from > to {
                 return Err(bad(i as u32, "a range is reversed"));
             }
-            space.nodes.push(Node {
+            nodes.push(Node {
                 from,
                 to,
                 parent,
@@ -184,7 +188,7 @@ impl<A: Addr> Space<A> {
                 if c != 0 {
                     return Err(bad(i as u32, "a free slot has children"));
                 }
-                space.free_nodes.push(i as u32);
+                free_nodes.push(i as u32);
             } else if i != ROOT as usize {
                 space.count += 1;
             }
@@ -192,6 +196,9 @@ impl<A: Addr> Space<A> {
         if off != img.kids.len() {
             return Err(bad(ROOT, "child lists do not add up"));
         }
+        space.nodes = ChunkVec::from_vec(nodes);
+        space.kids = ChunkVec::from_vec(kids_v);
+        space.free_nodes = ChunkVec::from_vec(free_nodes);
         for si in img.sets.iter() {
             let node = si.node.to_native();
             if node as usize >= n || space.nodes[node as usize].parent == DEAD {

@@ -118,7 +118,7 @@ pub struct Space<A: Addr> {
     pub(crate) aux: ChunkVec<Aux>,
     pub(crate) free_aux: ChunkVec<u32>,
     pub(crate) count: usize,
-    pub(crate) lpm: OnceLock<Arc<Lpm<A>>>,
+    pub(crate) lpm: OnceLock<Lpm<A>>,
     pub(crate) slow_lookups: AtomicU32,
 }
 
@@ -199,20 +199,24 @@ impl<A: Addr> Space<A> {
             ra.0.cmp(&rb.0).then(rb.1.cmp(&ra.1))
         });
         let mut space = Space::new();
+        // Plain vectors while building; cut into shared chunks once at the end.
+        let mut nodes: Vec<Node<A>> = vec![space.nodes[ROOT as usize]];
+        nodes.reserve(ranges.len());
+        let mut kids: Vec<Vec<u32>> = Vec::new();
         let mut ids = vec![RangeId(0); ranges.len()];
         let mut stack: Vec<u32> = vec![ROOT];
         for &i in &order {
             let (f, t) = ranges[i as usize];
             // Pop finished ranges: those that end before this one starts.
             while let Some(&top) = stack.last() {
-                if top != ROOT && space.nodes[top as usize].to < f {
+                if top != ROOT && nodes[top as usize].to < f {
                     stack.pop();
                 } else {
                     break;
                 }
             }
             let parent = *stack.last().expect("root never pops");
-            let pn = space.nodes[parent as usize];
+            let pn = nodes[parent as usize];
             if parent != ROOT {
                 if pn.from == f && pn.to == t {
                     return Err(IndexError::Duplicate(Span::of(f, t)));
@@ -224,24 +228,32 @@ impl<A: Addr> Space<A> {
                     });
                 }
             }
-            let id = space.nodes.len() as u32;
-            space.nodes.push(Node {
+            let id = nodes.len() as u32;
+            nodes.push(Node {
                 from: f,
                 to: t,
                 parent,
                 kids: NIL,
                 aux: NIL,
             });
-            space.kids_mut(parent).push(id);
+            if nodes[parent as usize].kids == NIL {
+                nodes[parent as usize].kids = kids.len() as u32;
+                kids.push(Vec::new());
+            }
+            kids[nodes[parent as usize].kids as usize].push(id);
             ids[i as usize] = RangeId(id);
             stack.push(id);
         }
         space.count = ranges.len();
-        for k in 0..space.kids.len() {
-            Arc::make_mut(&mut space.kids[k]).shrink_to_fit();
-        }
-        space.kids.shrink_to_fit();
-        space.nodes.shrink_to_fit();
+        space.nodes = ChunkVec::from_vec(nodes);
+        space.kids = ChunkVec::from_vec(
+            kids.into_iter()
+                .map(|mut k| {
+                    k.shrink_to_fit();
+                    Arc::new(k)
+                })
+                .collect(),
+        );
         Ok((space, ids))
     }
 
@@ -737,7 +749,7 @@ impl<A: Addr> Space<A> {
     /// on their own after enough slow lookups; call this after a batch of changes to keep the
     /// first lookups fast. O(ranges).
     pub fn prepare_lookups(&self) {
-        self.lpm.get_or_init(|| Arc::new(Lpm::build(self)));
+        self.lpm.get_or_init(|| Lpm::build(self));
     }
 
     /// Approximate heap bytes held by the index (tree, lookup table, used sets).
@@ -758,6 +770,6 @@ impl<A: Addr> Space<A> {
                 .sum::<usize>();
         let free =
             self.free_nodes.heap_bytes() + self.free_kids.heap_bytes() + self.free_aux.heap_bytes();
-        nodes + kids + aux + free + self.lpm.get().map_or(0, |l| l.heap_bytes())
+        nodes + kids + aux + free + self.lpm.get().map_or(0, Lpm::heap_bytes)
     }
 }

@@ -247,7 +247,9 @@ impl Listing {
     fn from(ctx: &Ctx) -> Result<Listing, ApiError> {
         let text = ctx.params.string("filter")?.unwrap_or_default();
         let filter = Filter::parse(&text)?;
-        let (offset, limit) = ctx.params.paging_with(DEFAULT_RECORD_PAGE, MAX_RECORD_PAGE)?;
+        let (offset, limit) = ctx
+            .params
+            .paging_with(DEFAULT_RECORD_PAGE, MAX_RECORD_PAGE)?;
         let cursor = ctx
             .params
             .string("cursor")?
