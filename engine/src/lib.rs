@@ -29,7 +29,6 @@ mod state;
 mod store;
 mod view;
 
-pub use apply::DEFAULT_SPACE;
 pub use command::{
     AllocMode, AllocRequest, BlockRequest, BlockSpec, Command, Membership, NewRange, Outcome,
     PropertyDefinitionSpec, RangePatch, RecordPatch, ServiceObject, Transaction, TxnResult,
@@ -40,8 +39,8 @@ pub use engine::{
 };
 pub use error::{BudgetExceeded, EngineError, StoreError};
 pub use ipam_index::Utilization;
-pub use model::{Id, Millis, ObjKey, ObjType, Object, SYSTEM_USER};
-pub use services::{absolute_name, absolute_record_name, reverse_address, reverse_name, LINKED_BY};
+pub use model::{Id, Millis, ObjKey, ObjType, Object, DEFAULT_SPACE, LINKED_BY, SYSTEM_USER};
+pub use services::{absolute_name, absolute_record_name, reverse_address, reverse_name};
 pub use snapshot::snapshot_files;
 pub use store::{
     expand_run, record_from_row, record_row_addr, run_length, Change, CommitBatch, EventType,

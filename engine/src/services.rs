@@ -17,9 +17,7 @@ use crate::model::{
     DhcpScope, DnsRecord, DnsZone, Id, IpamRecord, ObjKey, ObjType, Object, Permission, RecordState,
 };
 
-/// The usage field set on an address record that the engine marked `Assigned` because DNS
-/// or DHCP data names it.
-pub const LINKED_BY: &str = "linkedBy";
+pub(crate) use crate::model::LINKED_BY;
 
 /// Most addresses one reservation names.
 const MAX_RESERVATION_ADDRESSES: usize = 64;

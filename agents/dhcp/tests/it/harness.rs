@@ -13,7 +13,7 @@ use serde_json::Value;
 
 /// How to install what the tests need.
 const INSTALL_HINT: &str =
-    "install the servers and clients with `bash /work/shared/recipes/install.sh` \
+    "install the servers and clients with `./test.sh` as root (it installs them) \
      (Debian packages kea-dhcp4-server kea-ctrl-agent isc-dhcp-server isc-dhcp-client udhcpc \
      iproute2 socat), or set IPAM_SKIP_DHCP=1 to skip these tests";
 
@@ -400,7 +400,7 @@ pub fn hooks_dir() -> PathBuf {
         .find(|dir| dir.join("libdhcp_lease_cmds.so").is_file())
         .expect(
             "libdhcp_lease_cmds.so not found (Debian ships it in kea-common): install with \
-             `bash /work/shared/recipes/install.sh`",
+             `./test.sh` as root (it installs them)",
         )
 }
 

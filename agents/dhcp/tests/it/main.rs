@@ -1,6 +1,6 @@
 //! Integration tests of `ipam-agent-dhcp` against real servers and real DHCP clients: one
 //! binary, a module per server. They need root (network namespaces) and the Debian packages
-//! that `bash /work/shared/recipes/install.sh` installs; `IPAM_SKIP_DHCP=1` skips them.
+//! that `./test.sh` as root (it installs them) installs; `IPAM_SKIP_DHCP=1` skips them.
 
 mod harness;
 mod isc;

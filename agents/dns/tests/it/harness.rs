@@ -1,6 +1,6 @@
 //! Real servers for the tests: BIND 9 and PowerDNS started on free 127.0.0.1 ports in temp
 //! dirs, killed by pid when dropped (also when a test fails), with a bounded start wait.
-//! Configs follow shared/recipes (bind-setup.sh, pdns-setup.sh).
+//! Each server runs in the foreground from a temporary directory, on loopback high ports.
 
 use std::fs;
 use std::io::{Read, Write};
@@ -22,7 +22,7 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// The install hint printed when a program is missing.
 const INSTALL_HINT: &str = "install the test servers with `apt-get install bind9 bind9-utils \
      bind9-dnsutils pdns-server pdns-backend-sqlite3 sqlite3 curl` (or run \
-     shared/recipes/install.sh), or set IPAM_SKIP_DNS=1 to skip these tests";
+     ./test.sh as root, which installs them), or set IPAM_SKIP_DNS=1 to skip these tests";
 
 /// Whether the tests should run: false (after saying so) when IPAM_SKIP_DNS=1; panics naming
 /// what to install when a program is missing.

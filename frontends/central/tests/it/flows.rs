@@ -1,4 +1,4 @@
-//! The client shapes of `../shared/api/MICETRO_API.md`, each as a flow that real clients
+//! The client shapes of Micetro's REST API, each as a flow that real clients
 //! run: Terraform-style, Ansible-style, and the legacy base with PascalCase paths.
 use std::collections::HashSet;
 use std::net::IpAddr;
