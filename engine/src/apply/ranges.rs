@@ -130,6 +130,7 @@ impl Tx<'_> {
                 None => format!("{from}-{to}"),
             };
         }
+        check_cidr_name(&r.name, from, to)?;
         self.put(ObjKey::Range(id), Some(Object::Range(r)))?;
         // Addresses DNS or DHCP data named before the range existed are used from now on.
         self.settle_range(id)?;
@@ -149,6 +150,7 @@ impl Tx<'_> {
                     "a range's name cannot be empty",
                 ));
             }
+            check_cidr_name(&r.name, r.from, r.to)?;
         }
         if let Some(s) = p.subnet {
             if s && self.st.spaces[&r.space].idx.prefix_len(rid).is_none() {
@@ -390,6 +392,40 @@ pub(super) fn secs_to_ms(secs: u64) -> Result<Millis, EngineError> {
         ));
     }
     Ok(secs as Millis * 1000)
+}
+
+/// A name written as a CIDR (`10.1.2.0/24`, `2001:db8::/48`) must be the range's own block:
+/// a name such as `10.20.300.0/24` (no such address), or one naming other addresses than the
+/// range holds, would pass one block off as another.
+fn check_cidr_name(name: &str, from: IpAddr, to: IpAddr) -> Result<(), EngineError> {
+    let Some((addr, len)) = name.split_once('/') else {
+        return Ok(());
+    };
+    let looks_like_cidr = !addr.is_empty()
+        && addr
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':')
+        && addr.chars().any(|c| c == '.' || c == ':')
+        && !len.is_empty()
+        && len.chars().all(|c| c.is_ascii_digit());
+    if !looks_like_cidr {
+        return Ok(());
+    }
+    let own = match (addr.parse::<IpAddr>(), len.parse::<u8>()) {
+        (Ok(a), Ok(l)) => a == from && cidr_len(from, to) == Some(l),
+        _ => false,
+    };
+    if own {
+        return Ok(());
+    }
+    let block = match cidr_len(from, to) {
+        Some(p) => format!("{from}/{p}"),
+        None => format!("{from}-{to}"),
+    };
+    Err(EngineError::invalid(
+        "name",
+        format!("{name:?} is written as a CIDR but the range is {block}: name it {block}, or give it a name that is not a CIDR"),
+    ))
 }
 
 /// The prefix length when `from..=to` is exactly one CIDR block of one family.

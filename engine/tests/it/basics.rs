@@ -1149,3 +1149,54 @@ fn reserved_names_self_renames_and_password_hashes() {
     // The built-in account may take its name back.
     submit(&e, admin, rename_admin("administrator")).unwrap();
 }
+
+/// A range whose name is written as a CIDR holds exactly that block: an impossible CIDR, or
+/// one naming other addresses, is refused on creation and on rename.
+#[test]
+fn a_cidr_name_must_be_the_range_itself() {
+    let d = TempDir::new("cidrname");
+    let (e, admin) = open(&d.0, config(&d.0, false));
+    let named = |name: &str, from: &str, to: &str| {
+        Command::CreateRange(NewRange {
+            name: name.into(),
+            from: Some(ip(from)),
+            to: Some(ip(to)),
+            ..Default::default()
+        })
+    };
+    for (name, from, to) in [
+        ("10.20.300.0/24", "10.21.44.0", "10.21.44.255"),
+        ("10.20.1.0/24", "10.20.2.0", "10.20.2.255"),
+        ("10.20.1.0/25", "10.20.1.0", "10.20.1.255"),
+        (
+            "2001:db8::/48",
+            "2001:db8:1::",
+            "2001:db8:1:ffff:ffff:ffff:ffff:ffff",
+        ),
+    ] {
+        let err = submit(&e, admin, named(name, from, to)).expect_err(name);
+        assert!(
+            err.to_string().contains("written as a CIDR"),
+            "{name}: {err}"
+        );
+    }
+    let ok = submit(&e, admin, named("10.20.1.0/24", "10.20.1.0", "10.20.1.255")).unwrap();
+    let id: ipam_engine::Id = match ok {
+        Outcome::Created(r) => r.trim_start_matches("ranges/").parse().unwrap(),
+        o => panic!("{o:?}"),
+    };
+    submit(&e, admin, named("lab/west", "10.20.2.0", "10.20.2.255")).expect("not a CIDR");
+    let err = submit(
+        &e,
+        admin,
+        Command::UpdateRange {
+            id,
+            patch: RangePatch {
+                name: Some("10.20.9.0/24".into()),
+                ..Default::default()
+            },
+        },
+    )
+    .expect_err("rename to another block");
+    assert!(err.to_string().contains("written as a CIDR"), "{err}");
+}
